@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// `npm test`: the native checks, then the shared suites under Bun and under Deno.
+// Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
+import { spawn } from "node:child_process";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findZig } from "./bootstrap.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules/.bin", name);
+const filter = process.argv.slice(2); // optional: a name filter passed through to both runners
+
+/** Runs a command, streams its output, and returns {code, output}. */
+function run(label, command, args, cwd = root) {
+  console.log(`\n=== ${label}: ${[command, ...args].join(" ")}`);
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    let output = "";
+    const take = (chunk) => { output += chunk; process.stdout.write(chunk); };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("close", (code, signal) => resolve({ code: code ?? 128, signal, output }));
+  });
+}
+
+function count(regex, output) {
+  let total = 0;
+  for (const match of output.matchAll(regex)) total = Number(match[1]);
+  return total;
+}
+
+/** Totals from a runner's summary; a runner that died without one counts as one failure. */
+function tally(label, { code, signal, output }, passRegex, failRegex) {
+  const passed = count(passRegex, output);
+  let failed = count(failRegex, output);
+  if (code !== 0 && failed === 0) {
+    console.log(`!!! ${label} exited with ${signal ?? code} without reporting a failure; counting it as one`);
+    failed = 1;
+  }
+  return { passed, failed };
+}
+
+const results = [];
+const zig = findZig();
+if (filter.length === 0) {
+  for (const [label, step] of [["zig unit tests", "test"], ["zig cross builds (x86_64/aarch64, gnu/musl)", "cross"]]) {
+    const result = await run(label, zig, ["build", step, "-Doptimize=ReleaseSafe"], join(root, "zig"));
+    results.push({ passed: result.code === 0 ? 1 : 0, failed: result.code === 0 ? 0 : 1 });
+  }
+}
+const bunArgs = ["test", "test/bun.test.ts", ...(filter.length ? ["-t", filter.join(" ")] : [])];
+results.push(tally("bun", await run("bun", bin("bun"), bunArgs), /^\s*(\d+) pass$/gm, /^\s*(\d+) fail$/gm));
+const denoArgs = ["test", "-A", "--no-check", "--config", "deno.json", ...(filter.length ? ["--filter", filter.join(" ")] : []), "test/deno.test.ts"];
+results.push(tally("deno", await run("deno", bin("deno"), denoArgs), /\| (\d+) passed/gm, /\| \d+ passed \| (\d+) failed/gm));
+
+const passed = results.reduce((sum, r) => sum + r.passed, 0);
+const failed = results.reduce((sum, r) => sum + r.failed, 0);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,38 @@
+// The runtime-neutral interface that loaders implement; the rest of src/ sees only this.
+import type { SymbolName, symbols, Tag } from "./symbols.ts";
+
+/** A native pointer returned by the library: a number on Bun, a PointerObject on Deno. Opaque. */
+export type NativePointer = { readonly __native: unique symbol } | number | null;
+
+type ArgOf<T extends Tag> = T extends "buf" ? Uint8Array : T extends "ptr" ? NativePointer : number;
+type RetOf<T extends Tag> = T extends "ptr" ? NativePointer : T extends "void" ? void : number;
+type Args<A extends readonly Tag[]> = { [K in keyof A]: A[K] extends Tag ? ArgOf<A[K]> : never };
+type Fn<S> = S extends { args: infer A extends readonly Tag[]; ret: infer R extends Tag; nonblocking: true }
+  ? (...args: Args<A>) => Promise<RetOf<R>>
+  : S extends { args: infer A extends readonly Tag[]; ret: infer R extends Tag }
+    ? (...args: Args<A>) => RetOf<R>
+    : never;
+
+/** Every symbol of the table; a nonblocking symbol is present only where the runtime has it. */
+export type NativeLib = { [K in SymbolName]: Fn<(typeof symbols)[K]> };
+
+/** Reads the wake pipe with the runtime's own async I/O. */
+export interface WakeReader {
+  /** Resolves when at least one byte was read; false once the pipe is closed. */
+  next(): Promise<boolean>;
+  /** Stops reading; does not close the fd (the native poller owns it). */
+  close(): void;
+}
+
+export interface Runtime {
+  readonly name: "bun" | "deno";
+  readonly lib: NativeLib;
+  /** Whether rp_poller_wait_async exists (Deno's nonblocking FFI). */
+  readonly hasAsyncWait: boolean;
+  /** An ArrayBuffer aliasing native memory; create once and keep it. */
+  viewNative(pointer: NativePointer, byteLength: number): ArrayBuffer;
+  openWakeReader(fd: number): WakeReader;
+  /** A Response's body when the runtime can hand it over synchronously (a string or bytes given
+   * to the constructor), null for no body, undefined when it must be read as a stream. */
+  staticBody(response: Response): string | Uint8Array | null | undefined;
+}

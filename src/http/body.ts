@@ -1,0 +1,65 @@
+// A request body as a ReadableStream with backpressure: the connection pushes bytes as they
+// arrive and stops reading the socket while the stream's queue is full; a pull resumes it.
+
+/** Bytes queued in a body stream before the socket stops being read. */
+export const BODY_QUEUE_BYTES_MAX = 256 * 1024;
+
+export interface BodySink {
+  /** The consumer wants more: resume reading the socket (and send 100 Continue if owed). */
+  onPull(): void;
+  /** The consumer cancelled the stream: discard the rest. */
+  onCancel(): void;
+}
+
+export class RequestBody {
+  readonly stream: ReadableStream<Uint8Array>;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Bytes received so far. */
+  received = 0;
+  finished = false;
+  cancelled = false;
+  pulled = false;
+
+  constructor(private readonly sink: BodySink) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+        },
+        pull: () => {
+          this.pulled = true;
+          this.sink.onPull();
+        },
+        cancel: () => {
+          this.cancelled = true;
+          this.sink.onCancel();
+        },
+      },
+      { highWaterMark: BODY_QUEUE_BYTES_MAX, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  /** Queues a copy of bytes; returns false when the consumer is saturated (stop reading). */
+  push(bytes: Uint8Array): boolean {
+    this.received += bytes.byteLength;
+    if (this.cancelled || this.finished) return true;
+    this.controller.enqueue(bytes);
+    return (this.controller.desiredSize ?? 1) > 0;
+  }
+
+  wantsMore(): boolean {
+    return this.cancelled || (this.controller.desiredSize ?? 1) > 0;
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.cancelled) this.controller.close();
+  }
+
+  fail(error: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.cancelled) this.controller.error(error);
+  }
+}

@@ -1,0 +1,326 @@
+// One HTTP/1.1 connection: parse heads from the bytes read, hand requests to the handler one
+// at a time (pipelined ones wait their turn), stream request bodies, write responses in order.
+// Reads go into the engine's shared buffer; only bytes left over between reads are copied.
+import { lib } from "../ffi/index.ts";
+import { EAGAIN } from "../ffi/errno.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { HeadParser, ParseStatus } from "./parser.ts";
+import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
+import { RequestBody } from "./body.ts";
+import { LazyRequest } from "./request.ts";
+import { ResponseSender } from "./response-sender.ts";
+import type { Engine } from "./engine.ts";
+import type { SocketAddress } from "../net/address.ts";
+
+export const enum Deadline {
+  None = 0,
+  /** A head has started arriving: 408 when it does not complete in time. */
+  Head = 1,
+  /** Nothing in flight: close quietly. */
+  Idle = 2,
+}
+
+const CONTINUE_100 = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+export interface RemoteInfo {
+  remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
+}
+
+export class Connection {
+  /** Unconsumed bytes from earlier reads (a partial head, or requests queued behind a busy one). */
+  leftover: Uint8Array | null = null;
+  /** A request is with the handler or its response is being written. */
+  busy = false;
+  closed = false;
+  /** Peer sent FIN: finish what is in flight, then close. */
+  peerClosed = false;
+  /** Close once the current response is written (Connection: close, errors, shutdown). */
+  closeAfterResponse = false;
+  readPaused = false;
+  deadline = 0;
+  deadlineKind = Deadline.None;
+  requests = 0;
+  readonly info: RemoteInfo;
+  readonly sender: ResponseSender;
+
+  // The request in flight.
+  private body: RequestBody | null = null;
+  private bodyRemaining = 0;
+  private chunked: ChunkedDecoder | null = null;
+  private continueOwed = false;
+  private versionMinor: 0 | 1 = 1;
+  private discarding = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly fd: number,
+    readonly slot: number,
+    readonly peer: SocketAddress,
+  ) {
+    this.info = {
+      remoteAddr: { hostname: peer.address, port: peer.port, transport: peer.family === "unix" ? "unix" : "tcp" },
+    };
+    this.sender = new ResponseSender(this);
+  }
+
+  /** Called on EPOLLIN: one read into the shared buffer, then parse and dispatch. */
+  onReadable(): void {
+    const engine = this.engine;
+    const buffer = engine.readBuffer;
+    let length = 0;
+    if (this.leftover) {
+      buffer.set(this.leftover, 0);
+      length = this.leftover.byteLength;
+      this.leftover = null;
+    }
+    if (length === buffer.byteLength) {
+      // Full of bytes we cannot consume yet (a busy handler with pipelined requests behind it).
+      this.leftover = buffer.slice(0, length);
+      this.pauseReading();
+      return;
+    }
+    const n = lib.rp_read(this.fd, buffer, length, buffer.byteLength - length);
+    if (n > 0) {
+      engine.stats.bytesIn += n;
+      length += n;
+    } else if (n === 0) {
+      this.peerClosed = true;
+    } else if (n !== -EAGAIN) {
+      this.destroy(); // ECONNRESET and friends: nothing more will come or go
+      return;
+    }
+    this.consume(buffer, length);
+    if (this.peerClosed && !this.closed) this.onPeerClosed();
+  }
+
+  /** Runs the parser over buffer[0, length) and keeps what it could not use yet. */
+  private consume(buffer: Uint8Array, length: number): void {
+    const used = this.process(buffer, 0, length);
+    if (!this.closed && used < length) this.leftover = buffer.slice(used, length);
+  }
+
+  /** Parses and dispatches requests from buffer[start, end); returns the offset it stopped at. */
+  private process(buffer: Uint8Array, start: number, end: number): number {
+    const engine = this.engine;
+    let pipelined = 0;
+    while (start < end && !this.closed) {
+      if (this.body || this.discarding) {
+        start = this.feedBody(buffer, start, end);
+        if (this.body || this.discarding || this.busy) break;
+        continue;
+      }
+      if (this.busy || pipelined === engine.limits.maxPipelinedRequests) break;
+      const parser = engine.parser;
+      const status = parser.parse(buffer, start, end);
+      if (status === ParseStatus.Incomplete) {
+        if (this.deadlineKind !== Deadline.Head) engine.setDeadline(this, Deadline.Head, engine.limits.headerTimeoutMs);
+        break;
+      }
+      if (status === ParseStatus.Error) {
+        this.failRequest(parser.errorStatus, parser.errorCode as HttpErrorCode, parser.errorReason);
+        return end;
+      }
+      start += parser.headLength;
+      pipelined++;
+      this.dispatch(parser);
+      if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
+    }
+    if (start >= end && !this.busy && !this.body && !this.closed) engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
+    this.sender.flush();
+    return start;
+  }
+
+  /** Builds the Request for the parsed head and calls the handler. */
+  private dispatch(parser: HeadParser): void {
+    const engine = this.engine;
+    engine.clearDeadline(this);
+    this.busy = true;
+    this.requests++;
+    engine.stats.requests++;
+    this.versionMinor = parser.versionMinor;
+    const contentLength = parser.contentLength;
+    if (contentLength > engine.limits.maxBodyBytes) {
+      this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
+      return;
+    }
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (parser.chunked || contentLength > 0) {
+      this.body = new RequestBody({ onPull: () => this.onBodyPull(), onCancel: () => this.onBodyCancel() });
+      this.bodyRemaining = parser.chunked ? -1 : contentLength;
+      if (parser.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
+      this.continueOwed = parser.expectContinue && parser.versionMinor === 1;
+      body = this.body.stream;
+    }
+    const keepAlive = parser.keepAlive && !engine.stopping;
+    if (!keepAlive) this.closeAfterResponse = true;
+    const request = new LazyRequest({
+      method: parser.method,
+      origin: parser.host ? `http://${parser.host}` : engine.origin,
+      target: parser.target,
+      headers: parser.headers.slice(0, 2 * parser.headerCount),
+      body,
+    });
+    engine.requestOwners.set(request, this);
+    this.sender.begin(parser.method === "HEAD", parser.versionMinor);
+    engine.invoke(this, request as unknown as Request);
+  }
+
+  /** Moves body bytes from buffer[start, end) into the body stream; returns the new start. */
+  private feedBody(buffer: Uint8Array, start: number, end: number): number {
+    if (this.bodyRemaining >= 0) {
+      const take = Math.min(this.bodyRemaining, end - start);
+      this.bodyRemaining -= take;
+      this.pushBody(buffer.slice(start, start + take));
+      start += take;
+      if (this.bodyRemaining === 0) this.endBody();
+      return start;
+    }
+    const decoder = this.chunked!;
+    while (start < end) {
+      const used = decoder.decode(buffer, start, end);
+      for (let i = 0; i < decoder.spanCount; i++) {
+        this.pushBody(buffer.slice(decoder.spans[2 * i], decoder.spans[2 * i + 1]));
+      }
+      start += used;
+      if (decoder.status === ParseStatus.Error) {
+        const error = new Error(`chunked body: ${decoder.errorReason}`);
+        this.body?.fail(error);
+        this.body = null;
+        this.discarding = false;
+        this.failRequest(decoder.errorStatus, decoder.errorCode as HttpErrorCode, decoder.errorReason);
+        return end;
+      }
+      if (decoder.status === ParseStatus.Done) {
+        this.endBody();
+        break;
+      }
+      if (used === 0) break;
+    }
+    return start;
+  }
+
+  private pushBody(bytes: Uint8Array): void {
+    if (this.discarding || !this.body) {
+      if (this.discarding && this.body === null) this.engine.stats.bytesDiscarded += bytes.byteLength;
+      return;
+    }
+    if (this.body.received + bytes.byteLength > this.engine.limits.maxBodyBytes) {
+      this.body.fail(new Error("request body exceeds maxBodyBytes"));
+      this.body = null;
+      this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
+      return;
+    }
+    if (!this.body.push(bytes)) this.pauseReading();
+  }
+
+  private endBody(): void {
+    this.body?.finish();
+    this.body = null;
+    if (this.discarding) {
+      this.discarding = false;
+      if (!this.busy) this.afterResponse();
+    }
+  }
+
+  private onBodyPull(): void {
+    if (this.continueOwed) {
+      this.continueOwed = false;
+      this.sender.writeRaw(CONTINUE_100);
+    }
+    this.resumeReading();
+  }
+
+  private onBodyCancel(): void {
+    this.discarding = true;
+    this.resumeReading();
+  }
+
+  pauseReading(): void {
+    if (this.readPaused || this.closed) return;
+    this.readPaused = true;
+    this.engine.updateInterest(this);
+  }
+
+  resumeReading(): void {
+    if (!this.readPaused || this.closed) return;
+    this.readPaused = false;
+    this.engine.updateInterest(this);
+    // Bytes already read may be waiting; epoll only reports new ones.
+    if (this.leftover && !this.busy) this.engine.deferResume(this);
+    else if (this.leftover && this.body) this.engine.deferResume(this);
+  }
+
+  /** Re-runs parsing over leftover bytes (after a response finished or a body pull). */
+  resume(): void {
+    if (this.closed || !this.leftover) return;
+    const leftover = this.leftover;
+    this.leftover = null;
+    const buffer = this.engine.readBuffer;
+    buffer.set(leftover, 0);
+    this.consume(buffer, leftover.byteLength);
+    if (this.peerClosed && !this.closed) this.onPeerClosed();
+  }
+
+  /** The response for the current request is fully written. */
+  onResponseDone(): void {
+    this.busy = false;
+    if (this.closed) return;
+    if (this.body) {
+      // The handler answered without reading the whole body: discard a little, else close.
+      const remaining = this.bodyRemaining >= 0 ? this.bodyRemaining : Infinity;
+      if (remaining > this.engine.limits.maxDiscardBytes || this.continueOwed) {
+        this.closeAfterResponse = true;
+      } else {
+        this.body.fail(new Error("response sent before the request body was read"));
+        this.body = null;
+        this.discarding = true;
+        this.resumeReading();
+        if (this.leftover) this.engine.deferResume(this);
+        return;
+      }
+    }
+    this.afterResponse();
+  }
+
+  private afterResponse(): void {
+    if (this.closeAfterResponse || (this.peerClosed && !this.leftover)) {
+      this.sender.closeWhenFlushed();
+      return;
+    }
+    if (this.leftover) this.engine.deferResume(this);
+    else this.engine.setDeadline(this, Deadline.Idle, this.engine.limits.idleTimeoutMs);
+    if (this.readPaused) this.resumeReading();
+  }
+
+  private onPeerClosed(): void {
+    if (this.body) {
+      this.body.fail(new Error("client closed the connection before the body ended"));
+      this.body = null;
+    }
+    if (!this.busy) {
+      this.sender.closeWhenFlushed();
+    }
+  }
+
+  /** Answers a protocol error (400/408/413/431/...) and closes: the stream can't be trusted. */
+  failRequest(status: number, code: HttpErrorCode | "TIMEOUT", reason: string): void {
+    this.engine.stats.protocolErrors++;
+    this.closeAfterResponse = true;
+    this.busy = true;
+    this.body?.fail(new Error(reason));
+    this.body = null;
+    this.discarding = false;
+    this.sender.sendError(status, code, reason, this.versionMinor);
+  }
+
+  /** Closes the socket now; an in-flight handler's response is dropped. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.body?.fail(new Error("connection closed"));
+    this.body = null;
+    this.leftover = null;
+    this.sender.abort();
+    this.engine.release(this);
+  }
+}

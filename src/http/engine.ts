@@ -1,0 +1,298 @@
+// The HTTP engine of one worker: a listener, an epoll set driven by PollLoop, the connection
+// table, shared read/write buffers, deadlines (408, idle), counters, and graceful stop.
+import { lib } from "../ffi/index.ts";
+import { EAGAIN } from "../ffi/errno.ts";
+import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
+import { EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
+import type { Listener } from "../net/listener.ts";
+import { PollLoop } from "../net/poll-loop.ts";
+import { Connection, Deadline } from "./connection.ts";
+import type { Limits } from "./limits.ts";
+import { HeadParser } from "./parser.ts";
+import { HTTP_ERRORS } from "./errors.ts";
+
+const LISTENER_TOKEN = 0xffff_fff0;
+/** Connections accepted per listener wake before other events get a turn. */
+const ACCEPTS_PER_WAKE_MAX = 256;
+const WRITE_BUFFER_BYTES = 64 * 1024;
+const EMFILE = 24;
+const ENFILE = 23;
+/** After EMFILE the listener rests this long (it stays readable, so epoll would spin). */
+const ACCEPT_PAUSE_MS = 100;
+
+export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
+export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
+
+export class EngineStats {
+  accepted = 0;
+  active = 0;
+  requests = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Handler throws/rejections and invalid handler results (answered 500). */
+  handlerErrors = 0;
+  /** Malformed requests and limit violations (answered 4xx and closed). */
+  protocolErrors = 0;
+  /** Connections refused for maxConnections or fd exhaustion. */
+  rejectedConnections = 0;
+  acceptErrors = 0;
+  writeErrors = 0;
+  timeouts = 0;
+  bytesDiscarded = 0;
+}
+
+export class Engine {
+  readonly loop: PollLoop;
+  readonly parser: HeadParser;
+  readonly readBuffer: Uint8Array;
+  readonly writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
+  /** Bytes of writeBuffer filled by the connection being processed; 0 between passes. */
+  writeLength = 0;
+  readonly stats = new EngineStats();
+  readonly requestOwners = new WeakMap<object, Connection>();
+  readonly origin: string;
+  stopping = false;
+  private readonly connections: (Connection | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private readonly resumeQueue: Connection[] = [];
+  private resumeScheduled = false;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly sweepEveryMs: number;
+  private readonly peerScratch = new Uint8Array(128);
+  private listenerOpen = true;
+  private closedResolve!: () => void;
+  readonly closed: Promise<void> = new Promise((resolve) => (this.closedResolve = resolve));
+
+  constructor(
+    readonly listener: Listener,
+    readonly limits: Limits,
+    private readonly handler: Handler,
+    private readonly errorHandler: ErrorHandler | null,
+  ) {
+    this.parser = new HeadParser({ maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount });
+    this.readBuffer = new Uint8Array(Math.max(2 * limits.maxHeaderBytes, 64 * 1024));
+    const { address } = listener;
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
+    this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
+    this.loop = new PollLoop();
+    this.loop.add(listener.fd, EPOLLIN, LISTENER_TOKEN);
+    this.loop.start((count, events) => this.onEvents(count, events));
+  }
+
+  get activeConnections(): number {
+    return this.stats.active;
+  }
+
+  private onEvents(count: number, events: Uint32Array): void {
+    for (let i = 0; i < count; i++) {
+      const mask = events[2 * i];
+      const token = events[2 * i + 1];
+      if (token === LISTENER_TOKEN) {
+        this.acceptBatch();
+        continue;
+      }
+      const conn = this.connections[token];
+      if (conn === undefined) continue;
+      if (mask & EPOLLOUT) conn.sender.onWritable();
+      if (conn.closed) continue;
+      if (mask & ~EPOLLOUT) conn.onReadable(); // IN, RDHUP, HUP, ERR: the read tells which
+    }
+  }
+
+  private acceptBatch(): void {
+    if (!this.listenerOpen) return;
+    for (let i = 0; i < ACCEPTS_PER_WAKE_MAX; i++) {
+      const fd = lib.rp_accept(this.listener.fd, this.peerScratch);
+      if (fd === -EAGAIN) return;
+      if (fd < 0) {
+        this.stats.acceptErrors++;
+        if (-fd === EMFILE || -fd === ENFILE) this.pauseAccepting();
+        return;
+      }
+      if (this.stats.active >= this.limits.maxConnections || this.stopping) {
+        this.stats.rejectedConnections++;
+        lib.rp_close(fd);
+        continue;
+      }
+      this.adopt(fd, decodeSockaddr(this.peerScratch, 128));
+    }
+  }
+
+  private pauseAccepting(): void {
+    this.stats.rejectedConnections++;
+    this.loop.remove(this.listener.fd);
+    setTimeout(() => {
+      if (this.listenerOpen) this.loop.add(this.listener.fd, EPOLLIN, LISTENER_TOKEN);
+    }, ACCEPT_PAUSE_MS);
+  }
+
+  private adopt(fd: number, peer: SocketAddress): void {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.connections.length;
+    const conn = new Connection(this, fd, slot, peer);
+    this.connections[slot] = conn;
+    this.stats.accepted++;
+    this.stats.active++;
+    this.loop.add(fd, EPOLLIN | EPOLLRDHUP, slot);
+    this.setDeadline(conn, Deadline.Idle, this.limits.idleTimeoutMs);
+  }
+
+  /** Epoll interest follows the connection: IN unless reading is paused, OUT while bytes wait. */
+  updateInterest(conn: Connection): void {
+    if (conn.closed) return;
+    const mask = (conn.readPaused ? 0 : EPOLLIN | EPOLLRDHUP) | (conn.sender.wantsWritable ? EPOLLOUT : 0);
+    this.loop.modify(conn.fd, mask, conn.slot);
+  }
+
+  /** Calls the handler; a throw, a rejection or a non-Response becomes a 500 (or the error handler's). */
+  invoke(conn: Connection, request: Request): void {
+    let result: Response | Promise<Response>;
+    try {
+      result = this.handler(request, conn.info);
+    } catch (error) {
+      this.answerError(conn, error);
+      return;
+    }
+    if (result instanceof Response) {
+      conn.sender.send(result);
+      return;
+    }
+    Promise.resolve(result).then(
+      (response) => {
+        if (response instanceof Response) this.complete(conn, response);
+        else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
+      },
+      (error) => this.answerError(conn, error),
+    );
+  }
+
+  /** Sends a response that arrived outside a processing pass, then flushes it. */
+  private complete(conn: Connection, response: Response): void {
+    if (conn.closed) return;
+    try {
+      conn.sender.send(response);
+    } catch (error) {
+      this.reportError(error);
+      conn.destroy();
+      return;
+    }
+    conn.sender.flush();
+  }
+
+  private answerError(conn: Connection, error: unknown): void {
+    this.stats.handlerErrors++;
+    if (conn.closed) return;
+    const fallback = () => this.complete(conn, internalError());
+    if (!this.errorHandler) {
+      this.reportError(error);
+      fallback();
+      return;
+    }
+    let answer: Response | Promise<Response>;
+    try {
+      answer = this.errorHandler(error);
+    } catch (secondary) {
+      this.reportError(secondary);
+      fallback();
+      return;
+    }
+    Promise.resolve(answer).then(
+      (response) => (response instanceof Response ? this.complete(conn, response) : fallback()),
+      (secondary) => {
+        this.reportError(secondary);
+        fallback();
+      },
+    );
+  }
+
+  reportError(error: unknown): void {
+    console.error("reuseport: handler error:", error);
+  }
+
+  setDeadline(conn: Connection, kind: Deadline, afterMs: number): void {
+    conn.deadlineKind = kind;
+    conn.deadline = Date.now() + afterMs;
+    if (this.sweepTimer === null) {
+      this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
+      // deno-lint-ignore no-explicit-any
+      (this.sweepTimer as any).unref?.();
+    }
+  }
+
+  clearDeadline(conn: Connection): void {
+    conn.deadlineKind = Deadline.None;
+  }
+
+  /** Enforces deadlines: 408 for a head that takes too long, a quiet close for idle keep-alive. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.connections) {
+      if (conn === undefined || conn.deadlineKind === Deadline.None || conn.deadline > now) continue;
+      this.stats.timeouts++;
+      if (conn.deadlineKind === Deadline.Head) {
+        conn.deadlineKind = Deadline.None;
+        conn.failRequest(408, "TIMEOUT", `request head not received within ${this.limits.headerTimeoutMs} ms`);
+      } else conn.destroy();
+    }
+    if (this.stats.active === 0 && this.sweepTimer !== null) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+  }
+
+  /** Runs conn.resume() soon, outside the current pass (its leftover bytes wait their turn). */
+  deferResume(conn: Connection): void {
+    this.resumeQueue.push(conn);
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    queueMicrotask(() => {
+      this.resumeScheduled = false;
+      const queue = this.resumeQueue.splice(0);
+      for (const c of queue) c.resume();
+    });
+  }
+
+  release(conn: Connection): void {
+    this.connections[conn.slot] = undefined;
+    this.freeSlots.push(conn.slot);
+    this.stats.active--;
+    lib.rp_close(conn.fd); // closing removes it from the epoll set
+    if (this.stopping && this.stats.active === 0) this.shutdownLoop();
+  }
+
+  /** Stops accepting; graceful keeps in-flight requests until they finish (idle ones close now). */
+  stop(graceful: boolean): void {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.listenerOpen = false;
+      this.loop.remove(this.listener.fd);
+      this.listener.close();
+    }
+    for (const conn of this.connections) {
+      if (conn === undefined) continue;
+      if (!graceful || (!conn.busy && !conn.leftover)) conn.destroy();
+      else conn.closeAfterResponse = true;
+    }
+    if (this.stats.active === 0) this.shutdownLoop();
+  }
+
+  private shutdownLoop(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    this.loop.close();
+    this.closedResolve();
+  }
+}
+
+function internalError(): Response {
+  return new Response(HTTP_ERRORS_TEXT, { status: 500, headers: { "content-type": "text/plain;charset=utf-8" } });
+}
+
+const HTTP_ERRORS_TEXT = "Internal Server Error";
+void HTTP_ERRORS;
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return (value as object).constructor?.name ?? "object";
+  return typeof value;
+}

@@ -1,0 +1,283 @@
+// Writes one connection's responses: the head, then a static body in the same write, or a
+// stream as chunks flushed as produced (with backpressure from the socket). Bytes the socket
+// does not take yet wait in `pending` until EPOLLOUT.
+import { lib, runtime } from "../ffi/index.ts";
+import { EAGAIN } from "../ffi/errno.ts";
+import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "./response-head.ts";
+import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunk-framing.ts";
+import type { Connection } from "./connection.ts";
+
+/** Bytes waiting for the socket before a streamed body stops being read. */
+const PENDING_BYTES_MAX = 256 * 1024;
+const encoder = new TextEncoder();
+const headWriter = new ResponseHeadWriter();
+const EMPTY = new Uint8Array(0);
+
+export class ResponseSender {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private drainWaiters: (() => void)[] = [];
+  private closing = false;
+  private isHead = false;
+  private versionMinor: 0 | 1 = 1;
+  private readonly head: ResponseHeadInput = {
+    status: 200, reason: null, headers: [], headerCount: 0, bodyLength: 0,
+    requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
+  };
+  private readonly headerList: string[] = [];
+
+  constructor(private readonly conn: Connection) {}
+
+  begin(isHead: boolean, versionMinor: 0 | 1): void {
+    this.isHead = isHead;
+    this.versionMinor = versionMinor;
+  }
+
+  /** Sends the handler's Response; completes synchronously when the body is static. */
+  send(response: Response): void {
+    if (this.conn.closed) return;
+    const body = runtime.staticBody(response);
+    if (body === undefined) {
+      void this.sendStream(response);
+      return;
+    }
+    const bytes = body === null ? EMPTY : typeof body === "string" ? encodeString(body) : body;
+    if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+    this.finish();
+  }
+
+  /** A protocol-level error answer (the connection closes after it). */
+  sendError(status: number, code: string, reason: string, versionMinor: 0 | 1): void {
+    this.versionMinor = versionMinor;
+    this.isHead = false;
+    const text = encoder.encode(`${status} ${reason} (${code})\n`);
+    this.fillHead(status, null, text.byteLength);
+    this.headerList.push("Content-Type", "text/plain;charset=utf-8");
+    this.head.headerCount = 1;
+    this.encodeHead();
+    this.append(text);
+    this.finish();
+  }
+
+  /** The whole head + body now sit in the engine's batch buffer or in pending. */
+  private finish(): void {
+    if (!this.conn.closed) this.conn.onResponseDone();
+  }
+
+  private fillHead(status: number, reason: string | null, bodyLength: number): void {
+    const head = this.head;
+    head.status = status;
+    head.reason = reason;
+    head.bodyLength = bodyLength;
+    head.requestVersionMinor = this.versionMinor;
+    head.requestKeepAlive = !this.conn.closeAfterResponse;
+    head.requestIsHead = this.isHead;
+    this.headerList.length = 0;
+    head.headers = this.headerList;
+    head.headerCount = 0;
+  }
+
+  /** Writes the head into the batch; returns how the body must be framed. */
+  private writeHead(response: Response, bodyLength: number): BodyMode {
+    this.fillHead(response.status, response.statusText || null, bodyLength);
+    const list = this.headerList;
+    response.headers.forEach((value, name) => {
+      list.push(name, value);
+    });
+    this.head.headerCount = list.length >> 1;
+    return this.encodeHead();
+  }
+
+  private encodeHead(): BodyMode {
+    const engine = this.conn.engine;
+    let end = headWriter.write(engine.writeBuffer, engine.writeLength, this.head);
+    if (end < 0) {
+      this.flush();
+      end = headWriter.write(engine.writeBuffer, 0, this.head);
+      if (end < 0) throw new RangeError("response head is larger than the write buffer");
+    }
+    engine.writeLength = end;
+    if (!headWriter.keepAlive) this.conn.closeAfterResponse = true;
+    return headWriter.bodyMode;
+  }
+
+  /** Adds bytes after what the batch holds; large bodies go straight out behind it. */
+  private append(bytes: Uint8Array): void {
+    const engine = this.conn.engine;
+    const room = engine.writeBuffer.byteLength - engine.writeLength;
+    if (bytes.byteLength <= room) {
+      engine.writeBuffer.set(bytes, engine.writeLength);
+      engine.writeLength += bytes.byteLength;
+      return;
+    }
+    this.flush();
+    this.write(bytes);
+  }
+
+  /** Writes the batch (every response this connection produced in one pass) in one syscall. */
+  flush(): void {
+    const engine = this.conn.engine;
+    const length = engine.writeLength;
+    if (length === 0) return;
+    engine.writeLength = 0;
+    this.write(engine.writeBuffer.subarray(0, length));
+  }
+
+  /** Bytes outside the batch, e.g. "100 Continue" while the handler runs. */
+  writeRaw(bytes: Uint8Array): void {
+    this.flush();
+    this.write(bytes);
+  }
+
+  private write(bytes: Uint8Array): void {
+    if (this.conn.closed) return;
+    if (this.pendingBytes > 0) {
+      this.queue(bytes.slice());
+      return;
+    }
+    const n = lib.rp_write(this.conn.fd, bytes, 0, bytes.byteLength);
+    if (n === bytes.byteLength) {
+      this.conn.engine.stats.bytesOut += n;
+      return;
+    }
+    if (n < 0 && n !== -EAGAIN) {
+      this.conn.engine.stats.writeErrors++;
+      this.conn.destroy(); // EPIPE/ECONNRESET: the client left; only this connection pays
+      return;
+    }
+    const written = Math.max(n, 0);
+    this.conn.engine.stats.bytesOut += written;
+    this.queue(bytes.slice(written));
+  }
+
+  private queue(bytes: Uint8Array): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.byteLength;
+    if (this.pending.length === 1) this.conn.engine.updateInterest(this.conn);
+  }
+
+  get wantsWritable(): boolean {
+    return this.pendingBytes > 0;
+  }
+
+  /** EPOLLOUT: push pending bytes; wake streams waiting for room; close if that was owed. */
+  onWritable(): void {
+    while (this.pending.length > 0 && !this.conn.closed) {
+      const chunk = this.pending[0];
+      const n = lib.rp_write(this.conn.fd, chunk, 0, chunk.byteLength);
+      if (n === -EAGAIN) return;
+      if (n < 0) {
+        this.conn.destroy();
+        return;
+      }
+      this.conn.engine.stats.bytesOut += n;
+      this.pendingBytes -= n;
+      if (n < chunk.byteLength) {
+        this.pending[0] = chunk.subarray(n);
+        return;
+      }
+      this.pending.shift();
+    }
+    if (this.conn.closed) return;
+    this.conn.engine.updateInterest(this.conn);
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+    if (this.closing) this.conn.destroy();
+  }
+
+  private waitForRoom(): Promise<void> {
+    if (this.pendingBytes < PENDING_BYTES_MAX || this.conn.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Closes once everything written so far reached the socket. */
+  closeWhenFlushed(): void {
+    this.flush();
+    if (this.conn.closed) return;
+    if (this.pendingBytes === 0) this.conn.destroy();
+    else this.closing = true;
+  }
+
+  /** The connection is gone: release stream waiters. */
+  abort(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** A body of unknown length: one chunk then end means a fixed length, otherwise chunked. */
+  private async sendStream(response: Response): Promise<void> {
+    const conn = this.conn;
+    const reader = response.body!.getReader();
+    try {
+      const first = await reader.read();
+      if (first.done) return this.sendBuffered(response, EMPTY);
+      if (this.isHead) {
+        void reader.cancel();
+        return this.sendBuffered(response, null);
+      }
+      const second = await reader.read();
+      if (second.done) return this.sendBuffered(response, toBytes(first.value));
+      const mode = this.writeHead(response, -1);
+      this.writeBodyChunk(mode, toBytes(first.value));
+      this.writeBodyChunk(mode, toBytes(second.value));
+      this.flush();
+      for (let step = 0; !conn.closed; step++) {
+        await this.waitForRoom();
+        if (conn.closed) break;
+        const next = await reader.read();
+        if (next.done) break;
+        this.writeBodyChunk(mode, toBytes(next.value));
+        this.flush();
+      }
+      if (conn.closed) {
+        void reader.cancel();
+        return;
+      }
+      if (mode === BodyMode.Chunked) this.append(LAST_CHUNK_BYTES);
+      this.flush();
+      this.finish();
+    } catch (error) {
+      // A stream that fails mid-body cannot be reported in HTTP/1.1 framing: cut the connection.
+      conn.engine.reportError(error);
+      void reader.cancel().catch(() => {});
+      conn.destroy();
+    }
+  }
+
+  private sendBuffered(response: Response, bytes: Uint8Array | null): void {
+    if (this.conn.closed) return;
+    const mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
+    if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
+    this.flush();
+    this.finish();
+  }
+
+  private writeBodyChunk(mode: BodyMode, bytes: Uint8Array): void {
+    if (bytes.byteLength === 0 || mode === BodyMode.None) return;
+    if (mode === BodyMode.Chunked) {
+      const engine = this.conn.engine;
+      if (engine.writeBuffer.byteLength - engine.writeLength < 32) this.flush();
+      engine.writeLength = writeChunkHeader(engine.writeBuffer, engine.writeLength, bytes.byteLength);
+      this.append(bytes);
+      this.append(CRLF_BYTES);
+      return;
+    }
+    this.append(bytes); // UntilClose (HTTP/1.0): raw bytes, the close ends the body
+  }
+}
+
+function encodeString(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return encoder.encode(chunk);
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError(`response body chunks must be bytes or strings, got ${typeof chunk}`);
+}

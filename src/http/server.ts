@@ -1,0 +1,183 @@
+// serve(): the public HTTP API, shaped after Bun.serve and Deno.serve (both spellings accepted
+// where they differ), over one Engine. Options are checked before any syscall.
+import process from "node:process";
+import { ConfigError } from "../errors.ts";
+import { Listener } from "../net/listener.ts";
+import { Engine, type ErrorHandler, type Handler } from "./engine.ts";
+import { type Limits, resolveLimits } from "./limits.ts";
+
+export interface ServeInfo {
+  remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
+}
+
+export interface ServeOptions {
+  /** The request handler (Bun.serve's name). */
+  fetch?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
+  /** The request handler (Deno.serve's name). */
+  handler?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
+  /** Default: $PORT, else 3000. 0 picks a free port (read it back from server.port). */
+  port?: number;
+  /** IP address or "localhost"; default "0.0.0.0". */
+  hostname?: string;
+  /** A unix socket path instead of host and port (Bun: unix, Deno: path). */
+  unix?: string;
+  path?: string;
+  /** Answers a handler's throw or rejection (Bun: error, Deno: onError); default a plain 500. */
+  error?: (error: unknown) => Response | Promise<Response>;
+  onError?: (error: unknown) => Response | Promise<Response>;
+  /** Aborting it stops the server gracefully. */
+  signal?: AbortSignal;
+  onListen?: (address: { hostname: string; port: number; transport: "tcp" | "unix" }) => void;
+  limits?: Partial<Limits>;
+  /** Bun.serve spelling of limits.idleTimeoutMs, in seconds. */
+  idleTimeout?: number;
+  /** Bun.serve spelling of limits.maxBodyBytes. */
+  maxRequestBodySize?: number;
+  backlog?: number;
+  /** Join the port's SO_REUSEPORT group (default true, so peers and restarts can share it). */
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  /** Accepted for Bun.serve compatibility; changes nothing. */
+  development?: boolean;
+  /** Deno.serve's transport: "tcp" (default) or "unix" with path. */
+  transport?: "tcp" | "unix";
+  /** Workers in the reuseport group; this engine serves one. */
+  workers?: number | "auto";
+}
+
+const KNOWN = new Set<string>([
+  "fetch", "handler", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
+  "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers",
+]);
+
+export interface StopOptions {
+  /** true (default): finish in-flight requests, close idle connections. false: close everything now. */
+  graceful?: boolean;
+  /** Graceful only: force-close what is still open after this long (default 30 s). */
+  timeoutMs?: number;
+}
+
+export class Server {
+  readonly hostname: string;
+  readonly port: number;
+  readonly url: URL;
+  readonly finished: Promise<void>;
+  private stopTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly engine: Engine, private readonly listener: Listener) {
+    const { address } = listener;
+    this.hostname = address.address;
+    this.port = address.port;
+    this.url = new URL(address.family === "unix" ? "http://localhost/" : `${engine.origin}/`);
+    this.finished = engine.closed.then(() => {
+      if (this.stopTimer) clearTimeout(this.stopTimer);
+    });
+  }
+
+  /** Deno.serve's addr. */
+  get addr(): { hostname: string; port: number; transport: "tcp" | "unix" } {
+    return { hostname: this.hostname, port: this.port, transport: this.listener.address.family === "unix" ? "unix" : "tcp" };
+  }
+
+  /** Bun.serve's requestIP(): the client's address for a request this server received. */
+  requestIP(request: Request): { address: string; family: "IPv4" | "IPv6" | "unix"; port: number } | null {
+    const conn = this.engine.requestOwners.get(request);
+    if (!conn) return null;
+    return { address: conn.peer.address, family: conn.peer.family, port: conn.peer.port };
+  }
+
+  get pendingConnections(): number {
+    return this.engine.stats.active;
+  }
+
+  stats() {
+    return { ...this.engine.stats };
+  }
+
+  /** Stops accepting and ends connections (see StopOptions); also Bun's stop(closeActive). */
+  stop(options: StopOptions | boolean = {}): Promise<void> {
+    const { graceful = true, timeoutMs = 30_000 } = typeof options === "boolean" ? { graceful: !options } : options;
+    this.engine.stop(graceful);
+    if (graceful && this.stopTimer === null) {
+      this.stopTimer = setTimeout(() => this.engine.stop(false), timeoutMs);
+    }
+    return this.finished;
+  }
+
+  /** Deno.serve's graceful shutdown. */
+  shutdown(): Promise<void> {
+    return this.stop({ graceful: true });
+  }
+}
+
+function pick<T>(options: ServeOptions, a: keyof ServeOptions, b: keyof ServeOptions): T | undefined {
+  if (options[a] !== undefined && options[b] !== undefined) {
+    throw new ConfigError(String(a), `and ${String(b)} are two names for one option; pass one`);
+  }
+  return (options[a] ?? options[b]) as T | undefined;
+}
+
+function checkFunction(name: string, value: unknown, required: boolean): void {
+  if (value === undefined && !required) return;
+  if (typeof value !== "function") throw new ConfigError(name, `must be a function, got ${value === undefined ? "nothing" : typeof value}`);
+}
+
+/** Validates options and merges the Bun/Deno spellings; throws ConfigError naming the option. */
+export function normalizeOptions(options: ServeOptions) {
+  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new ConfigError(key, "is not a serve() option");
+  }
+  const fetch = pick<Handler>(options, "fetch", "handler");
+  checkFunction("fetch", fetch, true);
+  const error = pick<ErrorHandler>(options, "error", "onError");
+  checkFunction("error", error, false);
+  checkFunction("onListen", options.onListen, false);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError("signal", "must be an AbortSignal");
+  if (options.workers !== undefined && options.workers !== 1) {
+    throw new ConfigError("workers", "other than 1 needs the cluster: use serve() from \"reuseport\" (src/index.ts)");
+  }
+  const limits = resolveLimits(options.limits);
+  if (options.idleTimeout !== undefined) {
+    if (options.limits?.idleTimeoutMs !== undefined) throw new ConfigError("idleTimeout", "and limits.idleTimeoutMs are the same option; pass one");
+    if (typeof options.idleTimeout !== "number" || !(options.idleTimeout > 0)) throw new ConfigError("idleTimeout", `must be a positive number of seconds, got ${JSON.stringify(options.idleTimeout)}`);
+    limits.idleTimeoutMs = Math.round(options.idleTimeout * 1000);
+  }
+  if (options.maxRequestBodySize !== undefined) {
+    if (options.limits?.maxBodyBytes !== undefined) throw new ConfigError("maxRequestBodySize", "and limits.maxBodyBytes are the same option; pass one");
+    const size = options.maxRequestBodySize;
+    if (typeof size !== "number" || !Number.isInteger(size) || size <= 0) throw new ConfigError("maxRequestBodySize", `must be a positive integer, got ${JSON.stringify(size)}`);
+    limits.maxBodyBytes = size;
+  }
+  const path = pick<string>(options, "unix", "path");
+  if (options.transport !== undefined && options.transport !== "tcp" && options.transport !== "unix") {
+    throw new ConfigError("transport", `must be "tcp" or "unix", got ${JSON.stringify(options.transport)}`);
+  }
+  if (options.transport === "unix" && path === undefined) throw new ConfigError("transport", "\"unix\" needs path");
+  const envPort = process.env.PORT;
+  const port = options.port ?? (envPort !== undefined && envPort !== "" ? Number(envPort) : 3000);
+  return { fetch: fetch!, error: error ?? null, limits, path, port };
+}
+
+/** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
+export function serveSingle(options: ServeOptions): Server {
+  const { fetch, error, limits, path, port } = normalizeOptions(options);
+  const listener = Listener.openSync(path !== undefined
+    ? { path, backlog: options.backlog }
+    : { hostname: options.hostname ?? "0.0.0.0", port, backlog: options.backlog, ipv6Only: options.ipv6Only, reusePort: options.reusePort ?? true });
+  let engine: Engine;
+  try {
+    engine = new Engine(listener, limits, fetch, error);
+  } catch (failure) {
+    listener.close();
+    throw failure;
+  }
+  const server = new Server(engine, listener);
+  if (options.signal) {
+    if (options.signal.aborted) void server.stop();
+    else options.signal.addEventListener("abort", () => void server.stop(), { once: true });
+  }
+  options.onListen?.(server.addr);
+  return server;
+}
+

@@ -1,0 +1,14 @@
+/**
+ * reuseport: SO_REUSEPORT multi-worker HTTP and UDP servers for Bun and Deno.
+ * @module
+ */
+export { serveSingle as serve, Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
+export type { Limits } from "./http/limits.ts";
+export { LIMITS_DEFAULT } from "./http/limits.ts";
+export { toNativeRequest } from "./http/request.ts";
+export { BpfError, ConfigError, SyscallError } from "./errors.ts";
+export { Listener, type ListenOptions } from "./net/listener.ts";
+export { attachSteering, detachSteering, type Steering } from "./net/steering.ts";
+export { Assembler, constantProgram, cpuProgram, loadProgram } from "./net/bpf.ts";
+export { DatagramBatch } from "./udp/batch.ts";
+export { allowedCpus, currentCpu, getFileLimit, pinToCpu, raiseFileLimit } from "./os.ts";

@@ -1,0 +1,3 @@
+// Every suite, in one list, so the two runtime entries cannot drift apart.
+import "./smoke.ts";
+import "./net.ts";

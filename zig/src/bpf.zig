@@ -1,0 +1,187 @@
+//! Steering for SO_REUSEPORT groups: classic BPF (CPU modulo or caller's program), eBPF
+//! attach/detach, and the few bpf() commands needed to load programs and fill maps.
+
+const std = @import("std");
+const linux = std.os.linux;
+const errno = @import("errno.zig");
+
+// From include/uapi/asm-generic/socket.h; the same on every architecture we build.
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+const SO_ATTACH_REUSEPORT_EBPF = 52;
+const SO_DETACH_REUSEPORT_BPF = 68;
+
+/// BPF_MAXINSNS, the kernel's limit for a classic program.
+pub const cbpf_instructions_max = 4096;
+/// BPF_COMPLEXITY_LIMIT_INSNS, the kernel's limit for a privileged eBPF program.
+pub const ebpf_instructions_max = 1_000_000;
+const ebpf_instruction_bytes = 8;
+/// bpf(BPF_PROG_LOAD) fails with EAGAIN when a signal interrupts the verifier; libbpf retries 5 times.
+const prog_load_attempts_max = 5;
+
+/// struct sock_filter: one classic BPF instruction, 8 bytes.
+pub const SockFilter = extern struct {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+};
+
+/// struct sock_fprog.
+const SockFprog = extern struct {
+    length: u16,
+    filter: [*]const SockFilter,
+};
+
+comptime {
+    std.debug.assert(@sizeOf(SockFilter) == 8);
+}
+
+// Classic BPF opcodes and ancillary offsets (include/uapi/linux/filter.h, bpf_common.h).
+const BPF_LD = 0x00;
+const BPF_W = 0x00;
+const BPF_ABS = 0x20;
+const BPF_ALU = 0x04;
+const BPF_MOD = 0x90;
+const BPF_K = 0x00;
+const BPF_RET = 0x06;
+const BPF_A = 0x10;
+const SKF_AD_OFF: i32 = -0x1000;
+const SKF_AD_CPU = 36;
+
+/// A = cpu; A %= group_size; return A: each CPU's packets go to the socket with its index.
+pub fn attachCbpfCpu(fd: i32, group_size: u32) i32 {
+    if (group_size == 0) return errno.negative(.INVAL); // A modulo by zero; the kernel says the same.
+    const program = [_]SockFilter{
+        .{ .code = BPF_LD | BPF_W | BPF_ABS, .jt = 0, .jf = 0, .k = @bitCast(SKF_AD_OFF + SKF_AD_CPU) },
+        .{ .code = BPF_ALU | BPF_MOD | BPF_K, .jt = 0, .jf = 0, .k = group_size },
+        .{ .code = BPF_RET | BPF_A, .jt = 0, .jf = 0, .k = 0 },
+    };
+    return attachFilters(fd, &program, program.len);
+}
+
+/// Attaches the caller's classic program: `count` sock_filter structs of 8 bytes.
+pub fn attachCbpf(fd: i32, instructions: ?[*]u8, count: u32) i32 {
+    const bytes = instructions orelse return errno.negative(.FAULT);
+    if (count == 0 or count > cbpf_instructions_max) return errno.negative(.INVAL);
+    return attachFilters(fd, @ptrCast(bytes), count);
+}
+
+fn attachFilters(fd: i32, filters: [*]align(1) const SockFilter, count: u32) i32 {
+    // The kernel copies the program, so pointing at caller memory is fine.
+    const program: SockFprog = .{ .length = @intCast(count), .filter = @ptrCast(@alignCast(filters)) };
+    const rc = linux.setsockopt(fd, linux.SOL.SOCKET, SO_ATTACH_REUSEPORT_CBPF, std.mem.asBytes(&program), @sizeOf(SockFprog));
+    return errno.result(rc);
+}
+
+pub fn attachEbpf(fd: i32, program_fd: i32) i32 {
+    const rc = linux.setsockopt(fd, linux.SOL.SOCKET, SO_ATTACH_REUSEPORT_EBPF, std.mem.asBytes(&program_fd), @sizeOf(i32));
+    return errno.result(rc);
+}
+
+pub fn detach(fd: i32) i32 {
+    // The value is ignored, but sock_setsockopt rejects an optlen below sizeof(int).
+    const unused: i32 = 0;
+    const rc = linux.setsockopt(fd, linux.SOL.SOCKET, SO_DETACH_REUSEPORT_BPF, std.mem.asBytes(&unused), @sizeOf(i32));
+    return errno.result(rc);
+}
+
+const license = "GPL";
+
+/// bpf(BPF_PROG_LOAD). With a log buffer the verifier writes a NUL-terminated log into it;
+/// a log too small for the verifier's output fails the load with ENOSPC, which we return.
+pub fn progLoad(program_type: u32, instructions: ?[*]u8, count: u32, log: ?[*]u8, log_capacity: u32) i32 {
+    const bytes = instructions orelse return errno.negative(.FAULT);
+    if (count == 0 or count > ebpf_instructions_max) return errno.negative(.INVAL);
+    var attr: linux.BPF.Attr = .{ .prog_load = std.mem.zeroes(linux.BPF.ProgLoadAttr) };
+    attr.prog_load.prog_type = program_type;
+    attr.prog_load.insn_cnt = count;
+    attr.prog_load.insns = @intFromPtr(bytes);
+    attr.prog_load.license = @intFromPtr(license.ptr);
+    if (log != null and log_capacity > 0) {
+        attr.prog_load.log_level = 1;
+        attr.prog_load.log_size = log_capacity;
+        attr.prog_load.log_buf = @intFromPtr(log.?);
+        log.?[0] = 0; // An empty log, not stale bytes, when the kernel writes nothing.
+    }
+    var rc: usize = 0;
+    for (0..prog_load_attempts_max) |_| {
+        rc = errno.retry(linux.bpf, .{ .prog_load, &attr, @as(u32, @sizeOf(linux.BPF.ProgLoadAttr)) });
+        if (linux.errno(rc) != .AGAIN) break;
+    }
+    return errno.result(rc);
+}
+
+pub fn mapCreate(map_type: u32, key_bytes: u32, value_bytes: u32, entries_max: u32) i32 {
+    var attr: linux.BPF.Attr = .{ .map_create = std.mem.zeroes(linux.BPF.MapCreateAttr) };
+    attr.map_create.map_type = map_type;
+    attr.map_create.key_size = key_bytes;
+    attr.map_create.value_size = value_bytes;
+    attr.map_create.max_entries = entries_max;
+    return errno.result(linux.bpf(.map_create, &attr, @sizeOf(linux.BPF.MapCreateAttr)));
+}
+
+pub fn mapUpdate(map_fd: i32, key: ?[*]u8, value: ?[*]u8, flags: u32) i32 {
+    return mapElement(.map_update_elem, map_fd, key, value, flags);
+}
+
+pub fn mapLookup(map_fd: i32, key: ?[*]u8, value_out: ?[*]u8) i32 {
+    return mapElement(.map_lookup_elem, map_fd, key, value_out, 0);
+}
+
+fn mapElement(comptime command: linux.BPF.Cmd, map_fd: i32, key: ?[*]u8, value: ?[*]u8, flags: u32) i32 {
+    if (key == null or value == null) return errno.negative(.FAULT);
+    var attr: linux.BPF.Attr = .{ .map_elem = std.mem.zeroes(linux.BPF.MapElemAttr) };
+    attr.map_elem.map_fd = map_fd;
+    attr.map_elem.key = errno.address(key);
+    attr.map_elem.result = .{ .value = errno.address(value) };
+    attr.map_elem.flags = flags;
+    return errno.result(linux.bpf(command, &attr, @sizeOf(linux.BPF.MapElemAttr)));
+}
+
+const testing = std.testing;
+const sockets = @import("sockets.zig");
+
+fn reuseportSocket() !i32 {
+    const fd = sockets.open(linux.AF.INET, linux.SOCK.DGRAM);
+    try testing.expect(fd >= 0);
+    try testing.expectEqual(@as(i32, 0), sockets.setOptionInt(fd, linux.SOL.SOCKET, linux.SO.REUSEPORT, 1));
+    var address = sockets.loopbackAddress(0);
+    try testing.expectEqual(@as(i32, 0), sockets.bind(fd, &address, @sizeOf(linux.sockaddr.in)));
+    return fd;
+}
+
+test "bpf: classic CPU program attaches to and detaches from a SO_REUSEPORT socket" {
+    const fd = try reuseportSocket();
+    defer _ = sockets.close(fd);
+    try testing.expectEqual(@as(i32, 0), attachCbpfCpu(fd, 2));
+    try testing.expectEqual(@as(i32, 0), detach(fd));
+    try testing.expectEqual(errno.negative(.INVAL), attachCbpfCpu(fd, 0));
+    const return_zero = [_]SockFilter{.{ .code = BPF_RET | BPF_K, .jt = 0, .jf = 0, .k = 0 }};
+    try testing.expectEqual(@as(i32, 0), attachCbpf(fd, @ptrCast(@constCast(&return_zero)), 1));
+    try testing.expectEqual(errno.negative(.INVAL), attachCbpf(fd, @ptrCast(@constCast(&return_zero)), 0));
+}
+
+test "bpf: eBPF load, map create/update/lookup, or EPERM without privileges" {
+    // r0 = 0; exit — a valid BPF_PROG_TYPE_SK_REUSEPORT program.
+    const instructions = [_]u64{ 0x00000000_000000b7, 0x00000000_00000095 };
+    var log: [4096]u8 = undefined;
+    const sk_reuseport = @intFromEnum(linux.BPF.ProgType.sk_reuseport);
+    const program_fd = progLoad(sk_reuseport, @ptrCast(@constCast(&instructions)), 2, &log, log.len);
+    if (program_fd == errno.negative(.PERM)) return error.SkipZigTest;
+    try testing.expect(program_fd >= 0);
+    defer _ = sockets.close(program_fd);
+    const fd = try reuseportSocket();
+    defer _ = sockets.close(fd);
+    try testing.expectEqual(@as(i32, 0), attachEbpf(fd, program_fd));
+
+    const array_map = @intFromEnum(linux.BPF.MapType.array);
+    const map_fd = mapCreate(array_map, 4, 8, 4);
+    try testing.expect(map_fd >= 0);
+    defer _ = sockets.close(map_fd);
+    var key: u32 = 1;
+    var value: u64 = 42;
+    try testing.expectEqual(@as(i32, 0), mapUpdate(map_fd, @ptrCast(&key), @ptrCast(&value), 0));
+    value = 0;
+    try testing.expectEqual(@as(i32, 0), mapLookup(map_fd, @ptrCast(&key), @ptrCast(&value)));
+    try testing.expectEqual(@as(u64, 42), value);
+}

@@ -1,0 +1,372 @@
+//! epoll and the Poller: an epoll set, natively allocated 8-byte event slots, an interrupt
+//! eventfd for a blocked wait, and an optional wake thread that feeds a pipe JS can watch.
+
+const std = @import("std");
+const linux = std.os.linux;
+const errno = @import("errno.zig");
+const handles = @import("handles.zig");
+
+pub const pollers_max = 4096;
+pub const events_max_limit = 65536;
+/// The token of the interrupt eventfd; rp_poller_wait never reports it to JS.
+pub const interrupt_token: u32 = 0xFFFF_FFFF;
+/// Stack of the wake thread. Its loop needs little, but glibc carves the host's static TLS
+/// (256 KiB in Zig's own test runner, unknown in Bun or Deno) out of this size and fails
+/// pthread_create with EINVAL when it does not fit. Pages are committed only when touched.
+const wake_thread_stack_bytes = 4 * 1024 * 1024;
+
+/// What JS reads: the epoll events and the low 32 bits of epoll_data.
+pub const Slot = extern struct {
+    events: u32,
+    token: u32,
+};
+
+comptime {
+    std.debug.assert(@sizeOf(Slot) == 8);
+}
+
+pub fn epollCreate() i32 {
+    return errno.result(linux.epoll_create1(linux.EPOLL.CLOEXEC));
+}
+
+pub fn epollControl(epoll_fd: i32, operation: i32, fd: i32, events: u32, token: u32) i32 {
+    if (token == interrupt_token) return errno.negative(.INVAL); // Reserved for the interrupt eventfd.
+    var event: linux.epoll_event = .{ .events = events, .data = .{ .u64 = token } };
+    return errno.result(linux.epoll_ctl(epoll_fd, @bitCast(operation), fd, &event));
+}
+
+/// Wake thread state bits, one futex word so that arm and stop can never be missed.
+const wake_armed: u32 = 1;
+const wake_stop: u32 = 2;
+
+const Poller = struct {
+    epoll_fd: i32,
+    interrupt_fd: i32,
+    slots: []Slot,
+    events_native: []linux.epoll_event,
+    /// rp_poller_wait calls in flight (Deno runs them on its blocking pool); destroy waits for 0.
+    waiters: std.atomic.Value(u32) = .init(0),
+    closing: std.atomic.Value(bool) = .init(false),
+    wake_state: std.atomic.Value(u32) = .init(wake_armed),
+    /// Read only by the wake thread; destroy writes it to end a poll().
+    stop_fd: i32 = -1,
+    pipe_read_fd: i32 = -1,
+    pipe_write_fd: i32 = -1,
+    wake_thread: ?std.Thread = null,
+};
+
+var table: handles.Table(Poller, pollers_max) = .{};
+const allocator = std.heap.page_allocator;
+
+pub fn create(events_max: u32) i32 {
+    if (events_max == 0 or events_max > events_max_limit) return errno.negative(.INVAL);
+    const poller = allocator.create(Poller) catch return errno.negative(.NOMEM);
+    const rc = init(poller, events_max);
+    if (rc < 0) {
+        allocator.destroy(poller);
+        return rc;
+    }
+    const handle = table.insert(poller);
+    if (handle < 0) release(poller);
+    return handle;
+}
+
+fn init(poller: *Poller, events_max: u32) i32 {
+    const slots = allocator.alloc(Slot, events_max) catch return errno.negative(.NOMEM);
+    const events_native = allocator.alloc(linux.epoll_event, events_max) catch {
+        allocator.free(slots);
+        return errno.negative(.NOMEM);
+    };
+    @memset(slots, .{ .events = 0, .token = 0 });
+    const epoll_fd = epollCreate();
+    const interrupt_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
+    poller.* = .{ .epoll_fd = epoll_fd, .interrupt_fd = interrupt_fd, .slots = slots, .events_native = events_native };
+    if (epoll_fd < 0 or interrupt_fd < 0) {
+        closeAll(poller);
+        return if (epoll_fd < 0) epoll_fd else interrupt_fd;
+    }
+    // Level-triggered: the counter stays readable until rp_poller_wait consumes it.
+    var event: linux.epoll_event = .{ .events = linux.EPOLL.IN, .data = .{ .u64 = interrupt_token } };
+    const ctl = errno.result(linux.epoll_ctl(epoll_fd, linux.EPOLL.CTL_ADD, interrupt_fd, &event));
+    if (ctl < 0) closeAll(poller);
+    return ctl;
+}
+
+pub fn epollFd(handle: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    return poller.epoll_fd;
+}
+
+pub fn eventSlots(handle: i32) ?*anyopaque {
+    const poller = table.get(handle) orelse return null;
+    return poller.slots.ptr;
+}
+
+/// epoll_wait into the native array, then unpack into the 8-byte slots, dropping the
+/// interrupt token. EINTR restarts the wait with the full timeout (a rare, bounded delay).
+pub fn wait(handle: i32, timeout_ms: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    _ = poller.waiters.fetchAdd(1, .acq_rel);
+    defer leaveWait(poller);
+    if (poller.closing.load(.acquire)) return errno.negative(.BADF);
+    const events_native = poller.events_native;
+    const rc = errno.retry(linux.epoll_wait, .{ poller.epoll_fd, events_native.ptr, @as(u32, @intCast(events_native.len)), timeout_ms });
+    if (linux.errno(rc) != .SUCCESS) return errno.result(rc);
+    var count: u32 = 0;
+    for (events_native[0..rc]) |event| {
+        const token: u32 = @truncate(event.data.u64);
+        if (token == interrupt_token) {
+            drainEventfd(poller.interrupt_fd);
+            continue;
+        }
+        poller.slots[count] = .{ .events = event.events, .token = token };
+        count += 1;
+    }
+    return @intCast(count);
+}
+
+fn leaveWait(poller: *Poller) void {
+    const waiters_before = poller.waiters.fetchSub(1, .acq_rel);
+    if (waiters_before == 1 and poller.closing.load(.acquire)) {
+        _ = linux.futex_3arg(&poller.waiters.raw, .{ .cmd = .WAKE, .private = true }, 1);
+    }
+}
+
+fn drainEventfd(eventfd: i32) void {
+    var counter: u64 = 0;
+    // EAGAIN: another waiter already consumed it, which is just as good.
+    _ = errno.retry(linux.read, .{ eventfd, std.mem.asBytes(&counter), @sizeOf(u64) });
+}
+
+fn signalEventfd(eventfd: i32) i32 {
+    const one: u64 = 1;
+    const rc = errno.retry(linux.write, .{ eventfd, std.mem.asBytes(&one), @sizeOf(u64) });
+    // EAGAIN: the counter is near its maximum, so a wake-up is already pending.
+    if (linux.errno(rc) == .AGAIN) return 0;
+    return if (linux.errno(rc) == .SUCCESS) 0 else errno.result(rc);
+}
+
+pub fn interrupt(handle: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    return signalEventfd(poller.interrupt_fd);
+}
+
+/// The read end of the wake pipe; the first call makes the pipe and starts the wake thread.
+/// Owner-thread call, like rp_poller_arm and rp_poller_destroy (see NOTES.md).
+pub fn wakeFd(handle: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    if (poller.wake_thread != null) return poller.pipe_read_fd;
+    const rc = startWake(poller);
+    if (rc < 0) closeWake(poller);
+    return rc;
+}
+
+fn startWake(poller: *Poller) i32 {
+    var fds: [2]linux.fd_t = undefined;
+    const pipe_rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });
+    if (linux.errno(pipe_rc) != .SUCCESS) return errno.result(pipe_rc);
+    poller.pipe_read_fd = fds[0];
+    poller.pipe_write_fd = fds[1];
+    poller.stop_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
+    if (poller.stop_fd < 0) return poller.stop_fd;
+    poller.wake_state.store(wake_armed, .release); // The thread starts armed.
+    const config: std.Thread.SpawnConfig = .{ .stack_size = wake_thread_stack_bytes };
+    poller.wake_thread = std.Thread.spawn(config, wakeLoop, .{poller}) catch |err| return switch (err) {
+        error.OutOfMemory, error.SystemResources, error.LockedMemoryLimitExceeded => errno.negative(.NOMEM),
+        error.ThreadQuotaExceeded => errno.negative(.AGAIN),
+        error.Unexpected => errno.negative(.AGAIN),
+    };
+    return poller.pipe_read_fd;
+}
+
+/// Lets the wake thread watch again once JS has drained the events.
+pub fn arm(handle: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    const state_before = poller.wake_state.fetchOr(wake_armed, .acq_rel);
+    if (state_before & wake_armed == 0) {
+        _ = linux.futex_3arg(&poller.wake_state.raw, .{ .cmd = .WAKE, .private = true }, 1);
+    }
+    return 0;
+}
+
+/// The wake thread: park until armed, poll() the epoll fd (which reports readiness without
+/// consuming edge-triggered events), disarm, write one byte. This is its event loop; it ends
+/// only when destroy sets wake_stop.
+fn wakeLoop(poller: *Poller) void {
+    blockSignals();
+    while (parkUntilArmed(&poller.wake_state)) {
+        if (!pollReady(poller)) return;
+        // Disarm before writing: JS can only re-arm after it has read the byte.
+        _ = poller.wake_state.fetchAnd(~wake_armed, .acq_rel);
+        const byte: [1]u8 = .{1};
+        // EAGAIN: the pipe is full, so JS already has wake-ups to read.
+        _ = errno.retry(linux.write, .{ poller.pipe_write_fd, &byte, 1 });
+    }
+}
+
+/// Process-directed signals (SIGINT, SIGCHLD, ...) belong to the runtime's own threads.
+/// Only the classic signals 1..31: libc reserves real-time ones (32..34) for its internals.
+fn blockSignals() void {
+    var set = linux.sigemptyset();
+    set[0] |= 0x7FFF_FFFF;
+    _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
+}
+
+/// Returns true once armed, false once stopped.
+fn parkUntilArmed(state: *std.atomic.Value(u32)) bool {
+    while (true) {
+        const observed = state.load(.acquire);
+        if (observed & wake_stop != 0) return false;
+        if (observed & wake_armed != 0) return true;
+        // Returns at once if the word changed since `observed` (EAGAIN), or on a spurious wake.
+        _ = linux.futex_4arg(&state.raw, .{ .cmd = .WAIT, .private = true }, observed, null);
+    }
+}
+
+/// Blocks until the epoll set has events (true) or destroy asked the thread to stop (false).
+fn pollReady(poller: *Poller) bool {
+    var fds = [_]linux.pollfd{
+        .{ .fd = poller.epoll_fd, .events = linux.POLL.IN, .revents = 0 },
+        .{ .fd = poller.stop_fd, .events = linux.POLL.IN, .revents = 0 },
+    };
+    // An unexpected poll error still wakes JS: it drains, re-arms, and we try again.
+    _ = errno.retry(linux.poll, .{ &fds, fds.len, -1 });
+    if (fds[1].revents != 0) return false;
+    return poller.wake_state.load(.acquire) & wake_stop == 0;
+}
+
+/// Stops and joins the wake thread, waits out in-flight waits, closes every fd, frees memory.
+pub fn destroy(handle: i32) i32 {
+    const poller = table.remove(handle) orelse return errno.negative(.BADF);
+    poller.closing.store(true, .release);
+    if (poller.wake_thread) |thread| {
+        _ = poller.wake_state.fetchOr(wake_stop, .acq_rel);
+        _ = linux.futex_3arg(&poller.wake_state.raw, .{ .cmd = .WAKE, .private = true }, 1);
+        _ = signalEventfd(poller.stop_fd);
+        thread.join();
+        poller.wake_thread = null;
+    }
+    waitForWaiters(poller);
+    release(poller);
+    return 0;
+}
+
+/// A Deno nonblocking rp_poller_wait(-1) may still be blocked: interrupt it and wait.
+fn waitForWaiters(poller: *Poller) void {
+    while (true) {
+        const waiters = poller.waiters.load(.acquire);
+        if (waiters == 0) return;
+        _ = signalEventfd(poller.interrupt_fd);
+        _ = linux.futex_4arg(&poller.waiters.raw, .{ .cmd = .WAIT, .private = true }, waiters, null);
+    }
+}
+
+fn release(poller: *Poller) void {
+    closeWake(poller);
+    closeAll(poller);
+    allocator.destroy(poller);
+}
+
+fn closeWake(poller: *Poller) void {
+    inline for (.{ "pipe_read_fd", "pipe_write_fd", "stop_fd" }) |field| {
+        if (@field(poller, field) >= 0) _ = linux.close(@field(poller, field));
+        @field(poller, field) = -1;
+    }
+}
+
+fn closeAll(poller: *Poller) void {
+    if (poller.epoll_fd >= 0) _ = linux.close(poller.epoll_fd);
+    if (poller.interrupt_fd >= 0) _ = linux.close(poller.interrupt_fd);
+    allocator.free(poller.slots);
+    allocator.free(poller.events_native);
+}
+
+const testing = std.testing;
+const io = @import("io.zig");
+const sockets = @import("sockets.zig");
+
+fn makePipe() ![2]i32 {
+    var fds: [2]i32 = undefined;
+    try testing.expectEqual(@as(i32, 0), io.pipe(std.mem.asBytes(&fds)));
+    return fds;
+}
+
+test "poller: poll() on the epoll fd does not consume an edge-triggered event" {
+    const handle = create(16);
+    try testing.expect(handle >= 0);
+    defer _ = destroy(handle);
+    const fds = try makePipe();
+    defer _ = sockets.close(fds[0]);
+    defer _ = sockets.close(fds[1]);
+    const edge = linux.EPOLL.IN | linux.EPOLL.ET;
+    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], edge, 7));
+    try testing.expectEqual(errno.negative(.INVAL), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[1], edge, interrupt_token));
+    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+
+    // poll() twice: the event stays in the ready list both times.
+    try sockets.waitReady(epollFd(handle), linux.POLL.IN);
+    try sockets.waitReady(epollFd(handle), linux.POLL.IN);
+    try testing.expectEqual(@as(i32, 1), wait(handle, 0));
+    const slots: [*]Slot = @ptrCast(@alignCast(eventSlots(handle).?));
+    try testing.expectEqual(@as(u32, 7), slots[0].token);
+    try testing.expect(slots[0].events & linux.EPOLL.IN != 0);
+    // Edge-triggered: the harvest consumed it.
+    try testing.expectEqual(@as(i32, 0), wait(handle, 0));
+}
+
+test "poller: interrupt makes a blocked wait return no events" {
+    const handle = create(4);
+    try testing.expect(handle >= 0);
+    defer _ = destroy(handle);
+    try testing.expectEqual(@as(i32, 0), interrupt(handle));
+    try testing.expectEqual(@as(i32, 0), wait(handle, -1));
+    try testing.expectEqual(@as(i32, 0), wait(handle, 0)); // The eventfd counter was consumed.
+    try testing.expectEqual(errno.negative(.BADF), wait(handle + 1, 0));
+    try testing.expect(eventSlots(-1) == null);
+}
+
+test "poller: the wake thread writes one byte per arm, destroy joins it" {
+    const handle = create(8);
+    try testing.expect(handle >= 0);
+    const fds = try makePipe();
+    defer _ = sockets.close(fds[0]);
+    defer _ = sockets.close(fds[1]);
+    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], linux.EPOLL.IN | linux.EPOLL.ET, 3));
+    const wake_fd = wakeFd(handle);
+    try testing.expect(wake_fd >= 0);
+    try testing.expectEqual(wake_fd, wakeFd(handle));
+    try sockets.expectCloexecNonblock(wake_fd);
+
+    for (0..3) |round| {
+        try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+        try sockets.waitReady(wake_fd, linux.POLL.IN);
+        var byte: [8]u8 = undefined;
+        try testing.expectEqual(@as(i32, 1), io.read(wake_fd, &byte, 0, 8));
+        try testing.expectEqual(@as(i32, 1), wait(handle, 0));
+        var data: [8]u8 = undefined;
+        try testing.expectEqual(@as(i32, 1), io.read(fds[0], &data, 0, 8));
+        _ = round;
+        try testing.expectEqual(@as(i32, 0), arm(handle));
+    }
+    try testing.expectEqual(@as(i32, 0), destroy(handle));
+    try testing.expectEqual(errno.negative(.BADF), destroy(handle));
+}
+
+test "poller: destroy interrupts and waits for a wait blocked on another thread" {
+    const handle = create(4);
+    try testing.expect(handle >= 0);
+    const Blocked = struct {
+        fn run(h: i32, result: *i32) void {
+            result.* = wait(h, -1);
+        }
+    };
+    var result: i32 = 1;
+    const thread = try std.Thread.spawn(.{}, Blocked.run, .{ handle, &result });
+    // Wait (bounded) until the other thread is inside epoll_wait's bookkeeping.
+    const poller = table.get(handle).?;
+    var spins: u32 = 0;
+    while (poller.waiters.load(.acquire) == 0 and spins < 1_000_000) : (spins += 1) std.atomic.spinLoopHint();
+    try testing.expectEqual(@as(i32, 0), destroy(handle));
+    thread.join();
+    try testing.expect(result == 0 or result == errno.negative(.BADF));
+}
