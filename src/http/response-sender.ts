@@ -215,12 +215,12 @@ export class ResponseSender {
     try {
       const first = await reader.read();
       if (first.done) return this.sendBuffered(response, EMPTY);
-      if (this.isHead) {
-        void reader.cancel();
-        return this.sendBuffered(response, null);
-      }
       const second = await reader.read();
       if (second.done) return this.sendBuffered(response, toBytes(first.value));
+      if (this.isHead) {
+        void reader.cancel(); // a HEAD answer of unknown length: headers only
+        return this.sendBuffered(response, null);
+      }
       const mode = this.writeHead(response, -1);
       this.writeBodyChunk(mode, toBytes(first.value));
       this.writeBodyChunk(mode, toBytes(second.value));

@@ -1,3 +1,4 @@
 // Every suite, in one list, so the two runtime entries cannot drift apart.
 import "./smoke.ts";
 import "./net.ts";
+import "./http-server.ts";

@@ -14,7 +14,6 @@ const SO_DETACH_REUSEPORT_BPF = 68;
 pub const cbpf_instructions_max = 4096;
 /// BPF_COMPLEXITY_LIMIT_INSNS, the kernel's limit for a privileged eBPF program.
 pub const ebpf_instructions_max = 1_000_000;
-const ebpf_instruction_bytes = 8;
 /// bpf(BPF_PROG_LOAD) fails with EAGAIN when a signal interrupts the verifier; libbpf retries 5 times.
 const prog_load_attempts_max = 5;
 
@@ -165,7 +164,7 @@ test "bpf: eBPF load, map create/update/lookup, or EPERM without privileges" {
     // r0 = 0; exit — a valid BPF_PROG_TYPE_SK_REUSEPORT program.
     const instructions = [_]u64{ 0x00000000_000000b7, 0x00000000_00000095 };
     var log: [4096]u8 = undefined;
-    const sk_reuseport = @intFromEnum(linux.BPF.ProgType.sk_reuseport);
+    const sk_reuseport = @backingInt(linux.BPF.ProgType.sk_reuseport);
     const program_fd = progLoad(sk_reuseport, @ptrCast(@constCast(&instructions)), 2, &log, log.len);
     if (program_fd == errno.negative(.PERM)) return error.SkipZigTest;
     try testing.expect(program_fd >= 0);
@@ -174,7 +173,7 @@ test "bpf: eBPF load, map create/update/lookup, or EPERM without privileges" {
     defer _ = sockets.close(fd);
     try testing.expectEqual(@as(i32, 0), attachEbpf(fd, program_fd));
 
-    const array_map = @intFromEnum(linux.BPF.MapType.array);
+    const array_map = @backingInt(linux.BPF.MapType.array);
     const map_fd = mapCreate(array_map, 4, 8, 4);
     try testing.expect(map_fd >= 0);
     defer _ = sockets.close(map_fd);

@@ -6,7 +6,7 @@ const linux = std.os.linux;
 
 /// The negative errno for `e`, as every export returns it.
 pub fn negative(e: linux.E) i32 {
-    return -@as(i32, @intFromEnum(e));
+    return -@as(i32, @backingInt(e));
 }
 
 /// Converts a raw syscall return value into the ABI form: the value itself, or -errno.

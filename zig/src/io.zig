@@ -2,7 +2,6 @@
 //! EINTR is retried here; EAGAIN comes back as -11 for the poll loop.
 
 const std = @import("std");
-const builtin = @import("builtin");
 const linux = std.os.linux;
 const errno = @import("errno.zig");
 

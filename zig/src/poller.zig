@@ -7,7 +7,8 @@ const errno = @import("errno.zig");
 const handles = @import("handles.zig");
 
 pub const pollers_max = 4096;
-pub const events_max_limit = 65536;
+/// Upper bound for rp_poller_create's events_max: 512 KiB of slots per poller.
+pub const events_per_wait_max = 65536;
 /// The token of the interrupt eventfd; rp_poller_wait never reports it to JS.
 pub const interrupt_token: u32 = 0xFFFF_FFFF;
 /// Stack of the wake thread. Its loop needs little, but glibc carves the host's static TLS
@@ -59,7 +60,7 @@ var table: handles.Table(Poller, pollers_max) = .{};
 const allocator = std.heap.page_allocator;
 
 pub fn create(events_max: u32) i32 {
-    if (events_max == 0 or events_max > events_max_limit) return errno.negative(.INVAL);
+    if (events_max == 0 or events_max > events_per_wait_max) return errno.negative(.INVAL);
     const poller = allocator.create(Poller) catch return errno.negative(.NOMEM);
     const rc = init(poller, events_max);
     if (rc < 0) {
@@ -106,9 +107,11 @@ pub fn eventSlots(handle: i32) ?*anyopaque {
 /// interrupt token. EINTR restarts the wait with the full timeout (a rare, bounded delay).
 pub fn wait(handle: i32, timeout_ms: i32) i32 {
     const poller = table.get(handle) orelse return errno.negative(.BADF);
-    _ = poller.waiters.fetchAdd(1, .acq_rel);
+    // seq_cst on waiters and closing: wait and destroy each write one and then read the
+    // other, and at least one of them must see the other's write.
+    _ = poller.waiters.fetchAdd(1, .seq_cst);
     defer leaveWait(poller);
-    if (poller.closing.load(.acquire)) return errno.negative(.BADF);
+    if (poller.closing.load(.seq_cst)) return errno.negative(.BADF);
     const events_native = poller.events_native;
     const rc = errno.retry(linux.epoll_wait, .{ poller.epoll_fd, events_native.ptr, @as(u32, @intCast(events_native.len)), timeout_ms });
     if (linux.errno(rc) != .SUCCESS) return errno.result(rc);
@@ -126,8 +129,8 @@ pub fn wait(handle: i32, timeout_ms: i32) i32 {
 }
 
 fn leaveWait(poller: *Poller) void {
-    const waiters_before = poller.waiters.fetchSub(1, .acq_rel);
-    if (waiters_before == 1 and poller.closing.load(.acquire)) {
+    const waiters_before = poller.waiters.fetchSub(1, .seq_cst);
+    if (waiters_before == 1 and poller.closing.load(.seq_cst)) {
         _ = linux.futex_3arg(&poller.waiters.raw, .{ .cmd = .WAKE, .private = true }, 1);
     }
 }
@@ -238,7 +241,7 @@ fn pollReady(poller: *Poller) bool {
 /// Stops and joins the wake thread, waits out in-flight waits, closes every fd, frees memory.
 pub fn destroy(handle: i32) i32 {
     const poller = table.remove(handle) orelse return errno.negative(.BADF);
-    poller.closing.store(true, .release);
+    poller.closing.store(true, .seq_cst);
     if (poller.wake_thread) |thread| {
         _ = poller.wake_state.fetchOr(wake_stop, .acq_rel);
         _ = linux.futex_3arg(&poller.wake_state.raw, .{ .cmd = .WAKE, .private = true }, 1);
@@ -254,7 +257,7 @@ pub fn destroy(handle: i32) i32 {
 /// A Deno nonblocking rp_poller_wait(-1) may still be blocked: interrupt it and wait.
 fn waitForWaiters(poller: *Poller) void {
     while (true) {
-        const waiters = poller.waiters.load(.acquire);
+        const waiters = poller.waiters.load(.seq_cst);
         if (waiters == 0) return;
         _ = signalEventfd(poller.interrupt_fd);
         _ = linux.futex_4arg(&poller.waiters.raw, .{ .cmd = .WAIT, .private = true }, waiters, null);
@@ -337,7 +340,7 @@ test "poller: the wake thread writes one byte per arm, destroy joins it" {
     try testing.expectEqual(wake_fd, wakeFd(handle));
     try sockets.expectCloexecNonblock(wake_fd);
 
-    for (0..3) |round| {
+    for (0..3) |_| {
         try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
         try sockets.waitReady(wake_fd, linux.POLL.IN);
         var byte: [8]u8 = undefined;
@@ -345,7 +348,6 @@ test "poller: the wake thread writes one byte per arm, destroy joins it" {
         try testing.expectEqual(@as(i32, 1), wait(handle, 0));
         var data: [8]u8 = undefined;
         try testing.expectEqual(@as(i32, 1), io.read(fds[0], &data, 0, 8));
-        _ = round;
         try testing.expectEqual(@as(i32, 0), arm(handle));
     }
     try testing.expectEqual(@as(i32, 0), destroy(handle));

@@ -57,7 +57,7 @@ export fn rp_abi_version() i32 {
 }
 
 export fn rp_layout_size(layout: i32) i32 {
-    if (layout < 0 or layout >= layout_sizes.len) return -@as(i32, @intFromEnum(linux.E.INVAL));
+    if (layout < 0 or layout >= layout_sizes.len) return -@as(i32, @backingInt(linux.E.INVAL));
     return layout_sizes[@intCast(layout)];
 }
 

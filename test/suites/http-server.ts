@@ -1,0 +1,269 @@
+// serve(): the Bun.serve / Deno.serve surface, HTTP/1.1 connection semantics and handler errors.
+import { assert, test } from "../_harness.ts";
+import { RawClient, rawExchange, startServer, statusOf, withServer } from "../_http.ts";
+import { ConfigError, serve } from "../../src/index.ts";
+
+const hello = () => new Response("Hello");
+
+test("serve: GET on port 0 answers with Date and Content-Length", () =>
+  withServer(hello, {}, async (server, base) => {
+    assert.ok(server.port > 0);
+    assert.equal(server.url.href, `http://127.0.0.1:${server.port}/`);
+    const response = await fetch(`${base}/`);
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "Hello");
+    assert.equal(response.headers.get("content-length"), "5");
+    assert.match(response.headers.get("date") ?? "", /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+  }));
+
+test("serve: the client address via info.remoteAddr and server.requestIP", async () => {
+  let seen: unknown[] = [];
+  const server = startServer((request, info) => {
+    seen = [info.remoteAddr, server.requestIP(request)];
+    return new Response(`${request.method} ${new URL(request.url).pathname}`);
+  });
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/who?x=1`);
+    assert.equal(await response.text(), "GET /who");
+    const [remote, ip] = seen as [{ hostname: string; port: number; transport: string }, { address: string; family: string; port: number }];
+    assert.equal(remote.hostname, "127.0.0.1");
+    assert.equal(remote.transport, "tcp");
+    assert.ok(remote.port > 0);
+    assert.deepEqual(ip, { address: "127.0.0.1", family: "IPv4", port: remote.port });
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("serve: the Request is a real Request with url, method, headers", () =>
+  withServer(async (request) => {
+    assert.ok(request instanceof Request);
+    return Response.json({
+      url: request.url,
+      method: request.method,
+      agent: request.headers.get("x-agent"),
+      body: await request.text(),
+    });
+  }, {}, async (_server, base) => {
+    const response = await fetch(`${base}/path?q=1`, { method: "PUT", headers: { "x-agent": "test" }, body: "payload" });
+    assert.deepEqual(await response.json(), { url: `${base}/path?q=1`, method: "PUT", agent: "test", body: "payload" });
+  }));
+
+test("serve: keep-alive, HTTP/1.0 and Connection: close", () =>
+  withServer(hello, {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      await client.until((t) => t.endsWith("Hello"));
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      await client.until(() => client.responses() === 2);
+      assert.ok(!client.closed, "HTTP/1.1 stays open");
+    } finally {
+      client.close();
+    }
+    const http10 = await rawExchange(server.port, "GET / HTTP/1.0\r\n\r\n");
+    assert.equal(statusOf(http10), 200);
+    assert.match(http10, /Connection: close\r\n/i);
+    const kept = await rawExchange(server.port, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", (t) => t.endsWith("Hello"));
+    assert.match(kept, /Connection: keep-alive\r\n/i);
+    const closing = await rawExchange(server.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert.match(closing, /Connection: close\r\n/i);
+    assert.ok(closing.endsWith("Hello"));
+  }));
+
+test("serve: HEAD gets the headers and Content-Length but no body", () =>
+  withServer(hello, {}, async (server) => {
+    const text = await rawExchange(server.port, "HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert.equal(statusOf(text), 200);
+    assert.match(text, /Content-Length: 5\r\n/i);
+    assert.ok(text.endsWith("\r\n\r\n"), JSON.stringify(text));
+  }));
+
+test("serve: 100 pipelined requests in one write are answered in order", () =>
+  withServer((request) => new Response(new URL(request.url).pathname), {}, async (server) => {
+    let burst = "";
+    for (let i = 0; i < 100; i++) burst += `GET /r${i} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write(burst);
+      const text = await client.until(() => client.responses() === 100);
+      const bodies = text.split(/HTTP\/1\.1 200 OK\r\n/).slice(1).map((part) => part.split("\r\n\r\n")[1]);
+      assert.deepEqual(bodies, Array.from({ length: 100 }, (_, i) => `/r${i}`));
+    } finally {
+      client.close();
+    }
+  }));
+
+test("serve: a request delivered one byte at a time parses the same", () =>
+  withServer(async (request) => new Response(`${request.method} ${request.headers.get("x-a")} ${await request.text()}`), {}, async (server) => {
+    const raw = "POST /p HTTP/1.1\r\nHost: a\r\nX-A: b\r\nContent-Length: 5\r\n\r\nhello";
+    const client = await RawClient.open(server.port);
+    try {
+      for (const byte of raw) await client.write(byte);
+      const text = await client.until((t) => t.endsWith("POST b hello"));
+      assert.equal(statusOf(text), 200);
+    } finally {
+      client.close();
+    }
+  }));
+
+test("serve: handler errors become 500 and the server goes on", async () => {
+  const originalError = console.error;
+  console.error = () => {}; // the engine logs handler errors; keep the test output clean
+  try {
+    await withServer((request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/throw") throw new Error("boom");
+      if (path === "/reject") return Promise.reject(new Error("async boom"));
+      if (path === "/bad") return "not a response" as unknown as Response;
+      return new Response("fine");
+    }, {}, async (_server, base) => {
+      for (const path of ["/throw", "/reject", "/bad"]) {
+        const response = await fetch(`${base}${path}`);
+        assert.equal(response.status, 500, path);
+        await response.arrayBuffer();
+      }
+      assert.equal(await (await fetch(`${base}/`)).text(), "fine");
+    });
+    await withServer(() => {
+      throw new Error("custom");
+    }, { error: (error) => new Response(`handled: ${(error as Error).message}`, { status: 503 }) }, async (_server, base) => {
+      const response = await fetch(`${base}/`);
+      assert.equal(response.status, 503);
+      assert.equal(await response.text(), "handled: custom");
+    });
+  } finally {
+    console.error = originalError;
+  }
+});
+
+test("serve: 100 async handlers waiting 200 ms each run concurrently", () =>
+  withServer(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return new Response("late");
+  }, {}, async (_server, base) => {
+    const started = Date.now();
+    const bodies = await Promise.all(Array.from({ length: 100 }, () => fetch(`${base}/`).then((r) => r.text())));
+    const elapsed = Date.now() - started;
+    assert.equal(bodies.filter((b) => b === "late").length, 100);
+    assert.ok(elapsed < 1000, `100 concurrent 200 ms handlers took ${elapsed} ms`);
+  }));
+
+test("serve: response bodies: string, bytes, Blob, stream, null", () =>
+  withServer((request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/bytes") return new Response(new Uint8Array([104, 105]));
+    if (path === "/blob") return new Response(new Blob(["blob!"]));
+    if (path === "/null") return new Response(null, { status: 204 });
+    if (path === "/stream") {
+      let i = 0;
+      return new Response(new ReadableStream({
+        pull(controller) {
+          if (i === 3) controller.close();
+          else controller.enqueue(new TextEncoder().encode(`part${i++};`));
+        },
+      }));
+    }
+    return new Response("ünïcode");
+  }, {}, async (server, base) => {
+    assert.equal(await (await fetch(`${base}/`)).text(), "ünïcode");
+    assert.equal(await (await fetch(`${base}/bytes`)).text(), "hi");
+    assert.equal(await (await fetch(`${base}/blob`)).text(), "blob!");
+    const empty = await fetch(`${base}/null`);
+    assert.equal(empty.status, 204);
+    assert.equal(await empty.text(), "");
+    const raw = await rawExchange(server.port, "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert.match(raw, /Transfer-Encoding: chunked\r\n/i);
+    assert.ok(raw.endsWith("6\r\npart0;\r\n6\r\npart1;\r\n6\r\npart2;\r\n0\r\n\r\n"), JSON.stringify(raw));
+    assert.equal(await (await fetch(`${base}/stream`)).text(), "part0;part1;part2;");
+  }));
+
+test("serve: Expect: 100-continue gets 100 Continue before the body is sent", () =>
+  withServer(async (request) => new Response(`got ${await request.text()}`), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+      await client.until((t) => t.includes("HTTP/1.1 100 Continue\r\n\r\n"));
+      await client.write("data");
+      const text = await client.until((t) => t.endsWith("got data"));
+      assert.ok(text.startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
+    } finally {
+      client.close();
+    }
+  }));
+
+test("serve: request bodies: json, formData, arrayBuffer, chunked with extensions and trailers", () =>
+  withServer(async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/json") return Response.json(await request.json());
+    if (path === "/form") return new Response(String((await request.formData()).get("a")));
+    if (path === "/bytes") return new Response(String((await request.arrayBuffer()).byteLength));
+    return new Response(await request.text());
+  }, {}, async (server, base) => {
+    assert.deepEqual(await (await fetch(`${base}/json`, { method: "POST", body: '{"a":[1,2]}' })).json(), { a: [1, 2] });
+    const form = new FormData();
+    form.set("a", "value");
+    assert.equal(await (await fetch(`${base}/form`, { method: "POST", body: form })).text(), "value");
+    assert.equal(await (await fetch(`${base}/form`, { method: "POST", body: new URLSearchParams({ a: "x y" }) })).text(), "x y");
+    assert.equal(await (await fetch(`${base}/bytes`, { method: "POST", body: new Uint8Array(70_000) })).text(), "70000");
+    const chunked = "POST /text HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+      "5;ext=1;quoted=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n";
+    const text = await rawExchange(server.port, chunked);
+    assert.equal(statusOf(text), 200);
+    assert.ok(text.endsWith("hello world"), JSON.stringify(text));
+  }));
+
+test("serve: Hono runs unchanged", async () => {
+  const { Hono } = await import("hono");
+  const app = new Hono();
+  app.get("/hello/:name", (c) => c.text(`hi ${c.req.param("name")} ${c.req.query("x")}`));
+  app.post("/echo", async (c) => c.json({ got: await c.req.json(), type: c.req.header("content-type") }));
+  await withServer(app.fetch, {}, async (_server, base) => {
+    assert.equal(await (await fetch(`${base}/hello/bob?x=1`)).text(), "hi bob 1");
+    const echoed = await fetch(`${base}/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"n":1}' });
+    assert.deepEqual(await echoed.json(), { got: { n: 1 }, type: "application/json" });
+    assert.equal((await fetch(`${base}/missing`)).status, 404);
+  });
+});
+
+test("serve: bad options fail before anything listens", () => {
+  const fetch = () => new Response("x");
+  // deno-lint-ignore no-explicit-any
+  const bad = (options: any, pattern: RegExp) => assert.throws(() => serve(options), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+  bad({ fetch, port: 0, colour: 1 }, /colour is not a serve\(\) option/);
+  bad({ port: 0 }, /fetch must be a function, got nothing/);
+  bad({ fetch, port: 70000 }, /port must be an integer from 0 to 65535/);
+  bad({ fetch, port: 0, error: () => new Response(), onError: () => new Response() }, /error and onError are two names for one option/);
+  bad({ fetch, port: 0, idleTimeout: -1 }, /idleTimeout must be a positive number of seconds/);
+  bad({ fetch, port: 0, limits: { maxHeaderBytes: 0 } }, /limits\.maxHeaderBytes must be a positive integer/);
+  bad({ fetch, port: 0, limits: { bogus: 1 } }, /limits\.bogus is not a limit/);
+  bad({ fetch, port: 0, hostname: "example.invalid" }, /hostname "example\.invalid" is not an IP address/);
+});
+
+test("serve: EADDRINUSE names the address", async () => {
+  const first = serve({ hostname: "127.0.0.1", port: 0, reusePort: false, fetch: hello });
+  try {
+    assert.throws(() => serve({ hostname: "127.0.0.1", port: first.port, fetch: hello }), (e: unknown) => {
+      assert.match((e as Error).message, new RegExp(`^bind EADDRINUSE 127\\.0\\.0\\.1:${first.port}`));
+      return true;
+    });
+  } finally {
+    await first.stop(false);
+  }
+});
+
+test("serve: stop() ends the server and finished resolves", async () => {
+  const server = startServer(hello);
+  const response = await fetch(`http://127.0.0.1:${server.port}/`);
+  await response.text();
+  await server.stop();
+  await server.finished;
+  await assert.rejects(fetch(`http://127.0.0.1:${server.port}/`));
+});
+
+test("serve: an AbortSignal stops the server", async () => {
+  const controller = new AbortController();
+  const server = startServer(hello, { signal: controller.signal });
+  controller.abort();
+  await server.finished;
+});
