@@ -2,3 +2,4 @@
 import "./smoke.ts";
 import "./net.ts";
 import "./http-server.ts";
+import "./http-limits.ts";
