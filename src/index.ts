@@ -2,7 +2,10 @@
  * reuseport: SO_REUSEPORT multi-worker HTTP and UDP servers for Bun and Deno.
  * @module
  */
-export { serveSingle as serve, Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
+export { serve, type Options } from "./serve.ts";
+export { Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
+export { type ClusterOptions, ClusterServer, type ClusterStats, CrashLoopError, type WorkerStats } from "./cluster/supervisor.ts";
+export { exposition as prometheusExposition } from "./cluster/metrics.ts";
 export type { Limits } from "./http/limits.ts";
 export { LIMITS_DEFAULT } from "./http/limits.ts";
 export { toNativeRequest } from "./http/request.ts";

@@ -37,6 +37,7 @@ const source_files = [_][]const u8{
     "src/udp_batch.zig",
     "src/bpf.zig",
     "src/process.zig",
+    "src/shm.zig",
 };
 
 /// The contract the exports are checked against.

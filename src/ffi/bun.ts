@@ -2,7 +2,9 @@
 // Types: https://bun.sh/reference/bun/ffi ("buffer" args are zero-copy; "ptr" returns a number).
 import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
 import type { SymbolSpec, Tag } from "./symbols.ts";
-import type { NativeLib, NativePointer, Runtime, WakeReader } from "./types.ts";
+import { workerData } from "node:worker_threads";
+import process from "node:process";
+import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 // Names rather than FFIType numbers: bun 1.4.4's FFIType.buffer (20) is refused as "invalid ABI type".
 const TYPES: Record<Tag, string> = {
@@ -28,6 +30,11 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,
     staticBody,
+    mainModule: Bun.main,
+    defaultWorkerMode: "thread",
+    spawnWorker,
+    workerContext,
+    exitWorker: (code: number) => process.exit(code), // in a Worker this ends only that thread
   };
 }
 
@@ -51,4 +58,37 @@ function openWakeReader(fd: number): WakeReader {
       reader.cancel().catch(() => {}); // the native poller closes the fd itself
     },
   };
+}
+
+const CONTEXT_ENV = "REUSEPORT_WORKER";
+
+function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): WorkerHandle {
+  if (mode === "thread") {
+    const worker = new Worker(Bun.main, { workerData: { reuseport: context }, argv } as WorkerOptions);
+    let crashed = false;
+    worker.addEventListener("error", (event) => {
+      crashed = true;
+      console.error("reuseport: worker thread error:", (event as ErrorEvent).message ?? event);
+    });
+    const exited = new Promise<WorkerExit>((resolve) => {
+      worker.addEventListener("close", (event) => {
+        const code = (event as CloseEvent & { code?: number }).code;
+        resolve({ code: crashed ? 1 : (code ?? 0), signal: null });
+      });
+    });
+    return { mode, pid: process.pid, exited, kill: () => worker.terminate() };
+  }
+  const child = Bun.spawn([process.execPath, Bun.main, ...argv], {
+    env: { ...process.env, [CONTEXT_ENV]: JSON.stringify(context) },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = child.exited.then(() => ({ code: child.signalCode ? null : child.exitCode, signal: child.signalCode ?? null }));
+  return { mode, pid: child.pid, exited, kill: () => child.kill("SIGKILL") };
+}
+
+function workerContext(): unknown {
+  const data = workerData as { reuseport?: unknown } | null;
+  if (data && typeof data === "object" && data.reuseport) return data.reuseport;
+  const env = process.env[CONTEXT_ENV];
+  return env ? JSON.parse(env) : null;
 }

@@ -1,7 +1,7 @@
 // Deno.dlopen loader: the only file that touches Deno.* FFI.
 // Types: https://docs.deno.com/api/deno/~/Deno.dlopen ("buffer" is zero-copy; "pointer" is an object).
 import type { SymbolSpec, Tag } from "./symbols.ts";
-import type { NativeLib, NativePointer, Runtime, WakeReader } from "./types.ts";
+import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 const TYPES: Record<Tag, Deno.NativeType | "void"> = {
   i32: "i32",
@@ -30,6 +30,11 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       Deno.UnsafePointerView.getArrayBuffer(pointer as Deno.PointerObject, byteLength),
     openWakeReader,
     staticBody,
+    mainModule: Deno.mainModule,
+    defaultWorkerMode: "process",
+    spawnWorker,
+    workerContext,
+    exitWorker,
   };
 }
 
@@ -78,4 +83,74 @@ function openWakeReader(fd: number): WakeReader {
       }
     },
   };
+}
+
+const CONTEXT_ENV = "REUSEPORT_WORKER";
+const CONTEXT_NAME_PREFIX = "reuseport:";
+const PERMISSIONS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+
+/** The permission flags this process runs with, so a worker process gets the same ones. */
+function permissionFlags(): string[] {
+  const granted = PERMISSIONS.filter((name) => Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state === "granted");
+  if (granted.length === PERMISSIONS.length) return ["--allow-all"];
+  return granted.map((name) => `--allow-${name}`);
+}
+
+function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): WorkerHandle {
+  if (mode === "thread") {
+    const worker = new Worker(Deno.mainModule, { type: "module", name: CONTEXT_NAME_PREFIX + JSON.stringify({ context, argv }) });
+    let settle!: (exit: WorkerExit) => void;
+    const exited = new Promise<WorkerExit>((resolve) => (settle = resolve));
+    worker.addEventListener("error", (event) => {
+      event.preventDefault();
+      console.error("reuseport: worker thread error:", event.message);
+      worker.terminate();
+      settle({ code: 1, signal: null });
+    });
+    // Deno has no close event for Workers: the worker posts "exit" before it ends itself.
+    worker.addEventListener("message", (event) => {
+      if ((event as MessageEvent).data === "reuseport:exit") {
+        worker.terminate();
+        settle({ code: 0, signal: null });
+      }
+    });
+    return { mode, pid: Deno.pid, exited, kill: () => (worker.terminate(), settle({ code: null, signal: "SIGKILL" })) };
+  }
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissionFlags(), Deno.mainModule, ...argv],
+    env: { [CONTEXT_ENV]: JSON.stringify(context) },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const exited = child.status.then((status) => ({ code: status.signal ? null : status.code, signal: status.signal ?? null }));
+  return {
+    mode,
+    pid: child.pid,
+    exited,
+    kill: () => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+function workerContext(): unknown {
+  const name = (globalThis as { name?: string }).name;
+  if (typeof name === "string" && name.startsWith(CONTEXT_NAME_PREFIX)) return JSON.parse(name.slice(CONTEXT_NAME_PREFIX.length)).context;
+  const env = Deno.env.get(CONTEXT_ENV);
+  return env ? JSON.parse(env) : null;
+}
+
+function exitWorker(code: number): void {
+  const scope = globalThis as { name?: string; postMessage?: (m: unknown) => void; close?: () => void };
+  if (typeof scope.name === "string" && scope.name.startsWith(CONTEXT_NAME_PREFIX)) {
+    scope.postMessage!("reuseport:exit");
+    scope.close!();
+    return;
+  }
+  Deno.exit(code);
 }

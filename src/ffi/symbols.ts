@@ -126,6 +126,10 @@ export const symbols = {
   rp_bpf_prog_load: { args: ["u32", "buf", "u32", "buf", "u32"], ret: "i32" },
   /** (map type, key bytes, value bytes, max entries) -> map fd */
   rp_bpf_map_create: { args: ["u32", "u32", "u32", "u32"], ret: "i32" },
+  /** (map type, key bytes, value bytes, max entries, map flags e.g. BPF_F_MMAPABLE) -> map fd */
+  rp_bpf_map_create_flags: { args: ["u32", "u32", "u32", "u32", "u32"], ret: "i32" },
+  /** (map fd, bytes) -> a shared mapping of a BPF_F_MMAPABLE array map, or null */
+  rp_bpf_map_mmap: { args: ["i32", "u32"], ret: "ptr" },
   /** (map fd, key, value, flags BPF_ANY|...) */
   rp_bpf_map_update: { args: ["i32", "buf", "buf", "u32"], ret: "i32" },
   /** (map fd, key, value out) */
@@ -148,6 +152,15 @@ export const symbols = {
   rp_gettid: { args: [], ret: "i32" },
   /** (signal) prctl(PR_SET_PDEATHSIG) */
   rp_set_pdeathsig: { args: ["i32"], ret: "i32" },
+
+  // Cluster (zig/src/shm.zig)
+  /** (NUL-terminated path, path length, bytes, error out 4 bytes) -> address of a MAP_SHARED
+   * mapping of the file (created 0600, grown to bytes), or null with -errno in error out. */
+  rp_shm_map: { args: ["buf", "u32", "u32", "buf"], ret: "ptr" },
+  /** (address, bytes) */
+  rp_shm_unmap: { args: ["ptr", "u32"], ret: "i32" },
+  /** (pid, fd in that process) -> a copy of the fd here (pidfd_getfd) */
+  rp_pidfd_getfd: { args: ["i32", "i32"], ret: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
 export type SymbolName = keyof typeof symbols;

@@ -24,6 +24,24 @@ export interface WakeReader {
   close(): void;
 }
 
+export type WorkerMode = "thread" | "process";
+
+export interface WorkerExit {
+  /** Exit code (a thread that ended cleanly reports 0; a crashed one 1). */
+  code: number | null;
+  /** The signal that ended a process, e.g. "SIGKILL". */
+  signal: string | null;
+}
+
+export interface WorkerHandle {
+  readonly mode: WorkerMode;
+  /** The process the worker runs in (the primary's own pid for a thread). */
+  readonly pid: number;
+  readonly exited: Promise<WorkerExit>;
+  /** Ends the worker at once: SIGKILL for a process, terminate() for a thread. */
+  kill(): void;
+}
+
 export interface Runtime {
   readonly name: "bun" | "deno";
   readonly lib: NativeLib;
@@ -35,4 +53,14 @@ export interface Runtime {
   /** A Response's body when the runtime can hand it over synchronously (a string or bytes given
    * to the constructor), null for no body, undefined when it must be read as a stream. */
   staticBody(response: Response): string | Uint8Array | null | undefined;
+  /** The entry module that workers re-run (path or URL). */
+  readonly mainModule: string;
+  /** Where workers live by default: Bun threads (Workers), Deno subprocesses. */
+  readonly defaultWorkerMode: WorkerMode;
+  /** Starts a worker that re-runs mainModule with `context` readable via workerContext(). */
+  spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): WorkerHandle;
+  /** The context this thread or process was started with as a worker, or null in the primary. */
+  workerContext(): unknown;
+  /** Ends this worker (thread or process) once its work is done. */
+  exitWorker(code: number): void;
 }

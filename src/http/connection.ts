@@ -63,6 +63,11 @@ export class Connection {
     this.sender = new ResponseSender(this);
   }
 
+  /** Nothing in flight and nothing buffered: safe to close without cutting a request. */
+  get isIdle(): boolean {
+    return !this.busy && !this.leftover && !this.body && !this.closed;
+  }
+
   /** Called on EPOLLIN: one read into the shared buffer, then parse and dispatch. */
   onReadable(): void {
     const engine = this.engine;

@@ -9,7 +9,7 @@ import { PollLoop } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
 import type { Limits } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
-import { HTTP_ERRORS } from "./errors.ts";
+import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 const LISTENER_TOKEN = 0xffff_fff0;
 /** Connections accepted per listener wake before other events get a turn. */
@@ -23,22 +23,43 @@ const ACCEPT_PAUSE_MS = 100;
 export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
 
+/** The engine's counters, stored in a Float64Array: a private one, or a worker's slot in the
+ * cluster's shared memory (src/cluster/shared-stats.ts), so the primary reads them live. */
 export class EngineStats {
-  accepted = 0;
-  active = 0;
-  requests = 0;
-  bytesIn = 0;
-  bytesOut = 0;
+  constructor(readonly fields: Float64Array = new Float64Array(SLOT_FIELDS)) {}
+  get accepted() { return this.fields[F.accepted]; }
+  set accepted(v: number) { this.fields[F.accepted] = v; }
+  get active() { return this.fields[F.active]; }
+  set active(v: number) { this.fields[F.active] = v; }
+  get requests() { return this.fields[F.requests]; }
+  set requests(v: number) { this.fields[F.requests] = v; }
+  get bytesIn() { return this.fields[F.bytesIn]; }
+  set bytesIn(v: number) { this.fields[F.bytesIn] = v; }
+  get bytesOut() { return this.fields[F.bytesOut]; }
+  set bytesOut(v: number) { this.fields[F.bytesOut] = v; }
   /** Handler throws/rejections and invalid handler results (answered 500). */
-  handlerErrors = 0;
+  get handlerErrors() { return this.fields[F.handlerErrors]; }
+  set handlerErrors(v: number) { this.fields[F.handlerErrors] = v; }
   /** Malformed requests and limit violations (answered 4xx and closed). */
-  protocolErrors = 0;
-  /** Connections refused for maxConnections or fd exhaustion. */
-  rejectedConnections = 0;
-  acceptErrors = 0;
-  writeErrors = 0;
-  timeouts = 0;
-  bytesDiscarded = 0;
+  get protocolErrors() { return this.fields[F.protocolErrors]; }
+  set protocolErrors(v: number) { this.fields[F.protocolErrors] = v; }
+  /** Connections refused for maxConnections, shutdown or fd exhaustion. */
+  get rejectedConnections() { return this.fields[F.rejectedConnections]; }
+  set rejectedConnections(v: number) { this.fields[F.rejectedConnections] = v; }
+  get acceptErrors() { return this.fields[F.acceptErrors]; }
+  set acceptErrors(v: number) { this.fields[F.acceptErrors] = v; }
+  get writeErrors() { return this.fields[F.writeErrors]; }
+  set writeErrors(v: number) { this.fields[F.writeErrors] = v; }
+  get timeouts() { return this.fields[F.timeouts]; }
+  set timeouts(v: number) { this.fields[F.timeouts] = v; }
+  get bytesDiscarded() { return this.fields[F.bytesDiscarded]; }
+  set bytesDiscarded(v: number) { this.fields[F.bytesDiscarded] = v; }
+
+  snapshot(): Record<"active" | CounterName, number> {
+    const out = { active: this.active } as Record<"active" | CounterName, number>;
+    for (const name of COUNTER_NAMES) out[name] = this.fields[F[name]];
+    return out;
+  }
 }
 
 export class Engine {
@@ -48,10 +69,12 @@ export class Engine {
   readonly writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
   /** Bytes of writeBuffer filled by the connection being processed; 0 between passes. */
   writeLength = 0;
-  readonly stats = new EngineStats();
+  readonly stats: EngineStats;
   readonly requestOwners = new WeakMap<object, Connection>();
   readonly origin: string;
   stopping = false;
+  /** Called for every connection that ends (least-connections steering counts them down). */
+  onConnectionClosed: (() => void) | null = null;
   private readonly connections: (Connection | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly resumeQueue: Connection[] = [];
@@ -60,6 +83,7 @@ export class Engine {
   private readonly sweepEveryMs: number;
   private readonly peerScratch = new Uint8Array(128);
   private listenerOpen = true;
+  private loopClosed = false;
   private closedResolve!: () => void;
   readonly closed: Promise<void> = new Promise((resolve) => (this.closedResolve = resolve));
 
@@ -68,7 +92,9 @@ export class Engine {
     readonly limits: Limits,
     private readonly handler: Handler,
     private readonly errorHandler: ErrorHandler | null,
+    statsFields?: Float64Array,
   ) {
+    this.stats = new EngineStats(statsFields);
     this.parser = new HeadParser({ maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount });
     this.readBuffer = new Uint8Array(Math.max(2 * limits.maxHeaderBytes, 64 * 1024));
     const { address } = listener;
@@ -253,6 +279,7 @@ export class Engine {
   }
 
   release(conn: Connection): void {
+    this.onConnectionClosed?.();
     this.connections[conn.slot] = undefined;
     this.freeSlots.push(conn.slot);
     this.stats.active--;
@@ -260,8 +287,13 @@ export class Engine {
     if (this.stopping && this.stats.active === 0) this.shutdownLoop();
   }
 
-  /** Stops accepting; graceful keeps in-flight requests until they finish (idle ones close now). */
-  stop(graceful: boolean): void {
+  /**
+   * Stops accepting (closing the listener: with net.ipv4.tcp_migrate_req=1 the kernel moves its
+   * queued connections to the group's other sockets). Graceful: in-flight requests finish and
+   * are answered with Connection: close; idle connections get idleGraceMs to send one more
+   * request (answered with close), then close. Not graceful: everything closes now.
+   */
+  stop(graceful: boolean, idleGraceMs = 0): void {
     if (!this.stopping) {
       this.stopping = true;
       this.listenerOpen = false;
@@ -270,13 +302,25 @@ export class Engine {
     }
     for (const conn of this.connections) {
       if (conn === undefined) continue;
-      if (!graceful || (!conn.busy && !conn.leftover)) conn.destroy();
-      else conn.closeAfterResponse = true;
+      if (!graceful) conn.destroy();
+      else {
+        conn.closeAfterResponse = true;
+        if (idleGraceMs === 0 && conn.isIdle) conn.destroy();
+      }
+    }
+    if (graceful && idleGraceMs > 0) {
+      const timer = setTimeout(() => {
+        for (const conn of this.connections) if (conn?.isIdle) conn.destroy();
+      }, idleGraceMs);
+      // deno-lint-ignore no-explicit-any
+      (timer as any).unref?.();
     }
     if (this.stats.active === 0) this.shutdownLoop();
   }
 
   private shutdownLoop(): void {
+    if (this.loopClosed) return;
+    this.loopClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.loop.close();
@@ -285,11 +329,8 @@ export class Engine {
 }
 
 function internalError(): Response {
-  return new Response(HTTP_ERRORS_TEXT, { status: 500, headers: { "content-type": "text/plain;charset=utf-8" } });
+  return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain;charset=utf-8" } });
 }
-
-const HTTP_ERRORS_TEXT = "Internal Server Error";
-void HTTP_ERRORS;
 
 function describe(value: unknown): string {
   if (value === null) return "null";

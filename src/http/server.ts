@@ -90,8 +90,9 @@ export class Server {
     return this.engine.stats.active;
   }
 
+  /** This engine's counters (the cluster's ServerCluster.stats() sums every worker's). */
   stats() {
-    return { ...this.engine.stats };
+    return this.engine.stats.snapshot();
   }
 
   /** Stops accepting and ends connections (see StopOptions); also Bun's stop(closeActive). */
@@ -134,9 +135,6 @@ export function normalizeOptions(options: ServeOptions) {
   checkFunction("error", error, false);
   checkFunction("onListen", options.onListen, false);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError("signal", "must be an AbortSignal");
-  if (options.workers !== undefined && options.workers !== 1) {
-    throw new ConfigError("workers", "other than 1 needs the cluster: use serve() from \"reuseport\" (src/index.ts)");
-  }
   const limits = resolveLimits(options.limits);
   if (options.idleTimeout !== undefined) {
     if (options.limits?.idleTimeoutMs !== undefined) throw new ConfigError("idleTimeout", "and limits.idleTimeoutMs are the same option; pass one");

@@ -58,7 +58,8 @@ export class Assembler {
   }
 }
 
-const LOG_BYTES = 64 * 1024;
+/** Verifier log size when a load failed and we ask again for the reason. */
+const LOG_BYTES = 1024 * 1024;
 
 function bpfFailure(what: string, rc: number, log: string): BpfError {
   const code = errnoName(-rc);
@@ -73,9 +74,13 @@ export function loadProgram(type: number, instructions: Uint8Array): number {
   if (instructions.byteLength === 0 || instructions.byteLength % 8 !== 0) {
     throw new BpfError("EINVAL", `BPF program must be a non-empty multiple of 8 bytes, got ${instructions.byteLength}`, "");
   }
-  const log = new Uint8Array(LOG_BYTES);
-  const fd = lib.rp_bpf_prog_load(type, instructions, instructions.byteLength / 8, log, LOG_BYTES);
+  // Without a log first: a verbose log of a large (valid) program can overflow any buffer (ENOSPC).
+  const count = instructions.byteLength / 8;
+  const fd = lib.rp_bpf_prog_load(type, instructions, count, NO_LOG, 0);
   if (fd >= 0) return fd;
+  const log = new Uint8Array(LOG_BYTES);
+  const again = lib.rp_bpf_prog_load(type, instructions, count, log, LOG_BYTES);
+  if (again >= 0) return again; // a transient failure the second try did not see
   const end = log.indexOf(0);
   throw bpfFailure("bpf(BPF_PROG_LOAD)", fd, new TextDecoder().decode(log.subarray(0, end < 0 ? LOG_BYTES : end)).trim());
 }
@@ -86,6 +91,7 @@ export function createMap(type: number, keyBytes: number, valueBytes: number, en
   return fd;
 }
 
+const NO_LOG = new Uint8Array(0);
 const key32 = new Uint8Array(4);
 const value64 = new Uint8Array(8);
 

@@ -118,6 +118,16 @@ export class Listener {
     return Listener.openAt(resolveListenAddressSync(options), options);
   }
 
+  /**
+   * Binds a TCP socket into the port's reuseport group without listening: it reserves the port
+   * (and learns the number for port 0) but takes no connections, since only listening sockets
+   * join the kernel's lookup. A cluster primary holds one while its workers listen.
+   */
+  static reserve(options: ListenOptions & { host?: string }): Listener {
+    const address = resolveListenAddressSync(options);
+    return Listener.openResolved(address, "tcp", 0, options.ipv6Only ?? false, true, false);
+  }
+
   private static openAt(address: SocketAddress, options: ListenOptions): Listener {
     const transport = options.transport ?? "tcp";
     if (transport !== "tcp" && transport !== "udp") throw new ConfigError("transport", `must be "tcp" or "udp", got ${JSON.stringify(transport)}`);
@@ -126,7 +136,7 @@ export class Listener {
     return Listener.openResolved(address, transport, backlog, options.ipv6Only ?? false, options.reusePort ?? true);
   }
 
-  static openResolved(address: SocketAddress, transport: "tcp" | "udp", backlog: number, ipv6Only: boolean, reusePort: boolean): Listener {
+  static openResolved(address: SocketAddress, transport: "tcp" | "udp", backlog: number, ipv6Only: boolean, reusePort: boolean, listen = true): Listener {
     const where = formatAddress(address);
     const family = address.family === "unix" ? AF_UNIX : address.family === "IPv6" ? AF_INET6 : AF_INET;
     const fd = check(lib.rp_socket(family, transport === "tcp" ? SOCK_STREAM : SOCK_DGRAM), "socket", where);
@@ -141,7 +151,7 @@ export class Listener {
       }
       const length = encodeSockaddr(address, scratchAddress);
       check(lib.rp_bind(fd, scratchAddress, length), "bind", where);
-      if (transport === "tcp") check(lib.rp_listen(fd, backlog), "listen", where);
+      if (transport === "tcp" && listen) check(lib.rp_listen(fd, backlog), "listen", where);
       const bound = address.family === "unix" ? address : decodeSockaddr(scratchAddress, check(lib.rp_getsockname(fd, scratchAddress), "getsockname", where));
       return new Listener(fd, transport, bound);
     } catch (error) {

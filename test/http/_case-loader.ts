@@ -11,6 +11,9 @@ export interface CaseMeta {
   maxHeaderBytes?: number;
   maxHeaderCount?: number;
   maxBodyBytes?: number;
+  maxChunkExtensionBytes?: number;
+  maxTrailerBytes?: number;
+  maxTrailerCount?: number;
 }
 
 export interface ParserCase {

@@ -1,6 +1,6 @@
 // Runs parser cases: parses every message in the input (head, then body by Content-Length or chunked)
 // and reduces each to a plain object the json blocks are compared with.
-import { ChunkedDecoder } from "../../src/http/chunked.ts";
+import { ChunkedDecoder, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked.ts";
 import { HeadParser, ParseStatus } from "../../src/http/parser.ts";
 import type { CaseMeta } from "./_case-loader.ts";
 
@@ -25,9 +25,19 @@ export function errorResult(parser: { errorCode: string; errorStatus: number }):
   return { error: parser.errorCode, status: parser.errorStatus };
 }
 
+/** The chunked decoder a case's meta asks for (defaults: 1 MiB of body, DEFAULT_CHUNKED_LIMITS). */
+export function makeDecoder(meta: CaseMeta): ChunkedDecoder {
+  return new ChunkedDecoder(meta.maxBodyBytes ?? 1 << 20, {
+    maxChunkExtensionBytes: meta.maxChunkExtensionBytes ?? DEFAULT_CHUNKED_LIMITS.maxChunkExtensionBytes,
+    maxTrailerBytes: meta.maxTrailerBytes ?? DEFAULT_CHUNKED_LIMITS.maxTrailerBytes,
+    maxTrailerCount: meta.maxTrailerCount ?? DEFAULT_CHUNKED_LIMITS.maxTrailerCount,
+    spanCountMax: DEFAULT_CHUNKED_LIMITS.spanCountMax,
+  });
+}
+
 /** Decodes a chunked body from buf[start..]; `stepBytes` > 0 feeds that many bytes per call. */
-export function decodeChunked(buf: Uint8Array, start: number, maxBodyBytes: number, stepBytes: number): { consumed: number; body: string; error: string | null; done: boolean } {
-  const decoder = new ChunkedDecoder(maxBodyBytes);
+export function decodeChunked(buf: Uint8Array, start: number, meta: CaseMeta, stepBytes: number): { consumed: number; body: string; error: string | null; done: boolean } {
+  const decoder = makeDecoder(meta);
   let body = "";
   let offset = start;
   while (offset < buf.length && decoder.status === ParseStatus.Incomplete) {
@@ -61,7 +71,7 @@ export function runMessages(bytes: Uint8Array, meta: CaseMeta, chunkStepBytes = 
     results.push(result);
     start += parser.headLength;
     if (parser.chunked) {
-      const decoded = decodeChunked(bytes, start, meta.maxBodyBytes ?? 1 << 20, chunkStepBytes);
+      const decoded = decodeChunked(bytes, start, meta, chunkStepBytes);
       result.body = decoded.body;
       if (decoded.error !== null) {
         result.bodyError = decoded.error;

@@ -3,3 +3,5 @@ import "./smoke.ts";
 import "./net.ts";
 import "./http-server.ts";
 import "./http-limits.ts";
+import "./http-parser.ts";
+import "./privileges.ts";

@@ -111,7 +111,13 @@ pub fn progLoad(program_type: u32, instructions: ?[*]u8, count: u32, log: ?[*]u8
 }
 
 pub fn mapCreate(map_type: u32, key_bytes: u32, value_bytes: u32, entries_max: u32) i32 {
+    return mapCreateFlags(map_type, key_bytes, value_bytes, entries_max, 0);
+}
+
+/// BPF_F_MMAPABLE (1 << 10) makes an ARRAY map mappable with mmap (see mapMmap).
+pub fn mapCreateFlags(map_type: u32, key_bytes: u32, value_bytes: u32, entries_max: u32, flags: u32) i32 {
     var attr: linux.BPF.Attr = .{ .map_create = std.mem.zeroes(linux.BPF.MapCreateAttr) };
+    attr.map_create.map_flags = flags;
     attr.map_create.map_type = map_type;
     attr.map_create.key_size = key_bytes;
     attr.map_create.value_size = value_bytes;
@@ -183,4 +189,12 @@ test "bpf: eBPF load, map create/update/lookup, or EPERM without privileges" {
     value = 0;
     try testing.expectEqual(@as(i32, 0), mapLookup(map_fd, @ptrCast(&key), @ptrCast(&value)));
     try testing.expectEqual(@as(u64, 42), value);
+}
+
+/// Maps an ARRAY map created with BPF_F_MMAPABLE, shared: plain stores from JS then update what
+/// the program reads, with no syscall. Returns null on failure.
+pub fn mapMmap(map_fd: i32, bytes: u32) ?*anyopaque {
+    const address = linux.mmap(null, bytes, .{ .READ = true, .WRITE = true }, .{ .TYPE = .SHARED }, map_fd, 0);
+    if (linux.errno(address) != .SUCCESS) return null;
+    return @ptrFromInt(address);
 }

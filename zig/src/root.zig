@@ -10,6 +10,7 @@ const poller = @import("poller.zig");
 const udp_batch = @import("udp_batch.zig");
 const bpf = @import("bpf.zig");
 const process = @import("process.zig");
+const shm = @import("shm.zig");
 
 /// Bumped whenever a signature or a shared layout changes (ABI_VERSION in symbols.ts).
 pub const abi_version = 1;
@@ -252,4 +253,26 @@ test "root: ABI version and layout sizes match symbols.ts" {
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(1));
     try std.testing.expectEqual(@as(i32, 48), rp_layout_size(2));
     try std.testing.expectEqual(@as(i32, -22), rp_layout_size(3));
+}
+
+// Shared memory and fd sharing for the cluster (src/shm.zig)
+
+export fn rp_shm_map(path: ?[*]u8, path_length: u32, bytes: u32, error_out: ?[*]u8) ?*anyopaque {
+    return shm.map(path, path_length, bytes, error_out);
+}
+
+export fn rp_shm_unmap(address: ?*anyopaque, bytes: u32) i32 {
+    return shm.unmap(address, bytes);
+}
+
+export fn rp_pidfd_getfd(pid: i32, fd: i32) i32 {
+    return shm.pidfdGetfd(pid, fd);
+}
+
+export fn rp_bpf_map_create_flags(map_type: u32, key_bytes: u32, value_bytes: u32, entries_max: u32, flags: u32) i32 {
+    return bpf.mapCreateFlags(map_type, key_bytes, value_bytes, entries_max, flags);
+}
+
+export fn rp_bpf_map_mmap(map_fd: i32, bytes: u32) ?*anyopaque {
+    return bpf.mapMmap(map_fd, bytes);
 }

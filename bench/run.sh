@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds the native floor, makes sure wrk/curl/taskset exist, then runs
+# bench/driver.mjs (interleaved rounds, see bench/README.md). Env: ROUNDS, DURATION_S,
+# CONNECTIONS, WARMUP_S, IDLE_S, WRK_THREADS, SERVER_CPU, CLIENT_CPU, ONLY, OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x node_modules/.bin/bun ] || [ ! -x node_modules/.bin/deno ]; then
+  node scripts/bootstrap.mjs
+fi
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need() { # need <command> <apt package>
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "bench: installing $2 (for $1)" >&2
+  as_root apt-get install -y "$2" || { as_root apt-get update && as_root apt-get install -y "$2"; }
+}
+need wrk wrk
+need curl curl
+need taskset util-linux
+
+# The native floor: the project's zig (0.17.0) builds it; `zig` on PATH when it is that version.
+mkdir -p bench/.out
+zig=.tools/zig/ziglang/zig
+if [ ! -x "$zig" ]; then
+  if command -v zig >/dev/null 2>&1 && [ "$(zig version)" = "0.17.0" ]; then zig=zig
+  else node scripts/bootstrap.mjs; fi
+fi
+if [ ! -x bench/.out/floor ] || [ bench/floor/floor.c -nt bench/.out/floor ]; then
+  "$zig" cc -O2 -o bench/.out/floor bench/floor/floor.c
+fi
+
+exec node bench/driver.mjs

@@ -1,0 +1,21 @@
+// Contenders (2) and (4): reuseport's serve() under bun and under deno (same file for both).
+// Listens on 127.0.0.1, port 0 (or $PORT), answers every request "Hello", and prints exactly one
+// line `listening <port>` when ready.
+// BENCH_EXIT_AFTER_S=N: stop and exit normally after N seconds (for --cpu-prof, which writes on exit).
+import process from "node:process";
+import { serve } from "../../src/index.ts";
+
+const server = serve({
+  port: Number(process.env.PORT ?? 0),
+  hostname: "127.0.0.1",
+  fetch: () => new Response("Hello"),
+});
+console.log(`listening ${server.port}`);
+
+const exitAfter = Number(process.env.BENCH_EXIT_AFTER_S ?? 0);
+if (exitAfter > 0) {
+  setTimeout(async () => {
+    await server.stop({ graceful: false });
+    process.exit(0);
+  }, exitAfter * 1000);
+}

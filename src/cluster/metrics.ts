@@ -1,0 +1,57 @@
+// Prometheus text exposition (version 0.0.4) of the cluster's counters, per worker label,
+// served by the primary on its own port: scrapes never touch the workers' request path.
+import { serveSingle } from "../http/server.ts";
+import { COUNTER_NAMES, type CounterName } from "./shared-stats.ts";
+import type { ClusterStats } from "./supervisor.ts";
+
+const HELP: Record<CounterName, string> = {
+  accepted: "Connections accepted",
+  requests: "Requests dispatched to the handler",
+  bytesIn: "Bytes read from clients",
+  bytesOut: "Bytes written to clients",
+  handlerErrors: "Handler throws, rejections and non-Response results (answered 500)",
+  protocolErrors: "Malformed or over-limit requests (answered 4xx and closed)",
+  rejectedConnections: "Connections closed at accept (maxConnections, shutdown, fd exhaustion)",
+  acceptErrors: "accept4 failures",
+  writeErrors: "Connections lost while writing",
+  timeouts: "Connections ended by the header or idle timeout",
+  bytesDiscarded: "Request body bytes read and dropped after the response",
+};
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+export function exposition(stats: ClusterStats): string {
+  const lines: string[] = [];
+  for (const name of COUNTER_NAMES) {
+    const metric = `reuseport_${snake(name)}_total`;
+    lines.push(`# HELP ${metric} ${HELP[name]}.`, `# TYPE ${metric} counter`);
+    for (const w of stats.workers) lines.push(`${metric}{worker="${w.id}"} ${w.counters[name]}`);
+  }
+  lines.push("# HELP reuseport_active_connections Open connections.", "# TYPE reuseport_active_connections gauge");
+  for (const w of stats.workers) lines.push(`reuseport_active_connections{worker="${w.id}"} ${w.active}`);
+  lines.push("# HELP reuseport_worker_restarts_total Worker replacements after a crash.", "# TYPE reuseport_worker_restarts_total counter");
+  for (const w of stats.workers) lines.push(`reuseport_worker_restarts_total{worker="${w.id}"} ${w.restarts}`);
+  lines.push(
+    "# HELP reuseport_balance_cv Coefficient of variation of accepted connections per worker.",
+    "# TYPE reuseport_balance_cv gauge",
+    `reuseport_balance_cv ${stats.balance.coefficientOfVariation}`,
+    "# HELP reuseport_balance_max_deviation Largest relative deviation of a worker from the mean (alert above 0.15).",
+    "# TYPE reuseport_balance_max_deviation gauge",
+    `reuseport_balance_max_deviation ${stats.balance.maxDeviation}`,
+  );
+  return lines.join("\n") + "\n";
+}
+
+export function startMetrics(options: { port: number; hostname?: string }, read: () => ClusterStats) {
+  return serveSingle({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    reusePort: false,
+    fetch: (request) => {
+      if (new URL(request.url).pathname !== "/metrics") return new Response("Not Found\n", { status: 404 });
+      return new Response(exposition(read()), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+    },
+  });
+}

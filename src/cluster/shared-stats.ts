@@ -1,0 +1,99 @@
+// Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
+// worker (threads and processes alike). Each worker instance owns one slot and is its only
+// writer; the primary only reads. Layout version 1: a 64-byte header, then slots of 32 f64.
+import { unlinkSync } from "node:fs";
+import { lib, runtime } from "../ffi/index.ts";
+import { errnoName, SyscallError } from "../ffi/errno.ts";
+
+export const STATS_VERSION = 1;
+const HEADER_FIELDS = 8;
+export const SLOT_FIELDS = 32;
+
+/** Field index within a slot; counters only grow, gauges (state, active, ...) don't. */
+export const F = {
+  state: 0, // 0 free, 1 starting, 2 listening, 3 retiring, 4 exited
+  workerId: 1,
+  generation: 2,
+  pid: 3,
+  threadId: 4,
+  cpu: 5,
+  active: 6,
+  startedAtMs: 7,
+  accepted: 8,
+  requests: 9,
+  bytesIn: 10,
+  bytesOut: 11,
+  handlerErrors: 12,
+  protocolErrors: 13,
+  rejectedConnections: 14,
+  acceptErrors: 15,
+  writeErrors: 16,
+  timeouts: 17,
+  bytesDiscarded: 18,
+} as const;
+
+export const COUNTER_NAMES = [
+  "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
+  "acceptErrors", "writeErrors", "timeouts", "bytesDiscarded",
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+export const enum SlotState {
+  Free = 0,
+  Starting = 1,
+  Listening = 2,
+  Retiring = 3,
+  Exited = 4,
+}
+
+export class SharedStats {
+  readonly fields: Float64Array;
+  private constructor(readonly path: string, readonly slotCount: number, private readonly bytes: number, private readonly pointer: unknown) {
+    this.fields = new Float64Array(runtime.viewNative(pointer as never, bytes));
+  }
+
+  static bytesFor(slotCount: number): number {
+    return (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8;
+  }
+
+  /** Maps (creating when absent) the stats file; the primary creates, workers attach. */
+  static map(path: string, slotCount: number): SharedStats {
+    const bytes = SharedStats.bytesFor(slotCount);
+    const pathBytes = new TextEncoder().encode(path + "\0");
+    const errorOut = new Uint8Array(4);
+    const pointer = lib.rp_shm_map(pathBytes, pathBytes.byteLength - 1, bytes, errorOut);
+    if (pointer === null || pointer === 0) {
+      const errno = -new DataView(errorOut.buffer).getInt32(0, true);
+      throw new SyscallError("mmap", errno, path, `shared stats ${errnoName(errno)}`);
+    }
+    const stats = new SharedStats(path, slotCount, bytes, pointer);
+    const header = stats.fields;
+    if (header[0] === 0) {
+      header[0] = STATS_VERSION;
+      header[1] = slotCount;
+    } else if (header[0] !== STATS_VERSION || header[1] !== slotCount) {
+      throw new Error(`reuseport: ${path} has stats layout ${header[0]}/${header[1]}, expected ${STATS_VERSION}/${slotCount}`);
+    }
+    return stats;
+  }
+
+  /** A view of one slot's fields (what a worker's engine counts into). */
+  slot(index: number): Float64Array {
+    if (!Number.isInteger(index) || index < 0 || index >= this.slotCount) throw new RangeError(`stats slot ${index} out of range`);
+    const start = HEADER_FIELDS + index * SLOT_FIELDS;
+    return this.fields.subarray(start, start + SLOT_FIELDS);
+  }
+
+  unmap(): void {
+    lib.rp_shm_unmap(this.pointer as never, this.bytes);
+  }
+
+  /** Removes the file (primary, at exit); mappings stay valid until unmapped. */
+  remove(): void {
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,390 @@
+// The primary of a cluster: holds no listener and touches no request. It reserves the port,
+// creates the steering maps and the shared stats, starts N workers (threads or processes) that
+// each open their own socket in the port's reuseport group, replaces crashed ones with
+// backoff, rolls them over on reload, and stops them gracefully.
+import { randomUUID } from "node:crypto";
+import { writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { runtime, type WorkerHandle, type WorkerMode } from "../ffi/index.ts";
+import { BpfError, ConfigError } from "../errors.ts";
+import { Listener } from "../net/listener.ts";
+import { allowedCpus, raiseFileLimit } from "../os.ts";
+import { normalizeOptions, type ServeOptions } from "../http/server.ts";
+import { ControlServer, type ToPrimary } from "./control.ts";
+import { COUNTER_NAMES, type CounterName, F, SharedStats, SlotState } from "./shared-stats.ts";
+import { type Balance, checkBalance, closeSteering, createSteering, type SteeringSetup } from "./steering.ts";
+import type { WorkerContext } from "./worker.ts";
+import { startMetrics } from "./metrics.ts";
+
+export interface ClusterOptions {
+  workers?: number | "auto";
+  balance?: Balance;
+  mode?: WorkerMode;
+  /** Crashes per worker within restartWindowMs before the cluster gives up (default 5). */
+  restartsMax?: number;
+  restartWindowMs?: number;
+  /** How long a graceful stop or a retiring worker may take before connections are cut (default 30 s). */
+  stopTimeoutMs?: number;
+  /** Handle SIGTERM/SIGINT (graceful stop) and SIGHUP (reload) in the primary (default true). */
+  signals?: boolean;
+  /** Prometheus exposition: { port } serves /metrics from the primary on its own port. */
+  metrics?: { port: number; hostname?: string };
+}
+
+export interface WorkerStats {
+  id: number;
+  pid: number;
+  threadId: number;
+  cpu: number;
+  state: "starting" | "listening" | "retiring" | "exited";
+  restarts: number;
+  active: number;
+  counters: Record<CounterName, number>;
+}
+
+export interface ClusterStats {
+  workers: WorkerStats[];
+  totals: Record<CounterName | "active" | "restarts", number>;
+  /** Connections accepted per worker: coefficient of variation and max |x - mean| / mean. */
+  balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
+}
+
+const STATES = ["free", "starting", "listening", "retiring", "exited"] as const;
+const BACKOFF_MS_MIN = 100;
+const BACKOFF_MS_MAX = 5_000;
+const IDLE_GRACE_MS = 250;
+/** The seed guide's alert threshold on per-worker imbalance. */
+export const BALANCE_ALERT = 0.15;
+
+export class CrashLoopError extends Error {
+  override readonly name = "CrashLoopError";
+}
+
+export function resolveWorkerCount(workers: unknown): number {
+  if (workers === undefined) return 1;
+  if (workers === "auto") return allowedCpus().length;
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers <= 0) {
+    throw new ConfigError("workers", `must be a positive integer or "auto", got ${JSON.stringify(workers)}`);
+  }
+  return workers;
+}
+
+interface Member {
+  id: number;
+  slot: number;
+  generation: number;
+  handle: WorkerHandle;
+  state: "starting" | "listening" | "retiring";
+  listening: Promise<void>;
+  resolveListening: () => void;
+  rejectListening: (error: Error) => void;
+}
+
+/** Sets net.ipv4.tcp_migrate_req (Linux >= 5.14) so a closing listener hands its queue on. */
+function enableRequestMigration(): "on" | "unavailable" {
+  const path = "/proc/sys/net/ipv4/tcp_migrate_req";
+  try {
+    if (readFileSync(path, "utf8").trim() === "1") return "on";
+    writeFileSync(path, "1");
+    return "on";
+  } catch {
+    return "unavailable";
+  }
+}
+
+export class ClusterServer {
+  readonly hostname: string;
+  readonly port: number;
+  readonly url: URL;
+  readonly workerCount: number;
+  readonly mode: WorkerMode;
+  readonly balance: Balance;
+  /** "on" when the kernel migrates a closing listener's queued connections (zero-drop reloads). */
+  readonly requestMigration: "on" | "unavailable";
+  readonly listening: Promise<void>;
+  readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+  private rejectFinished!: (error: Error) => void;
+  private readonly members = new Map<number, Member>(); // by slot
+  private readonly current = new Map<number, Member>(); // by worker id
+  private readonly crashTimes = new Map<number, number[]>();
+  private readonly restarts = new Map<number, number>();
+  private readonly retiredTotals = new Map<number, Record<CounterName, number>>();
+  private readonly generations = new Map<number, number>();
+  private readonly freeSlots: number[];
+  private readonly stats: SharedStats;
+  private control!: ControlServer;
+  private steering: SteeringSetup | null = null;
+  private reservation: Listener;
+  private stopping = false;
+  private metricsServer: { stop(): Promise<void> } | null = null;
+  private readonly signalHandlers: [string, () => void][] = [];
+
+  /** `single` is options without the cluster's own keys (what each worker's engine takes). */
+  constructor(private readonly options: ServeOptions & ClusterOptions, workers: number, single: ServeOptions) {
+    const { port } = normalizeOptions(single); // the same checks a worker will make, before anything starts
+    this.workerCount = workers;
+    this.mode = options.mode ?? runtime.defaultWorkerMode;
+    if (this.mode !== "thread" && this.mode !== "process") throw new ConfigError("mode", `must be "thread" or "process", got ${JSON.stringify(this.mode)}`);
+    this.balance = checkBalance(options.balance);
+    if (options.unix !== undefined || options.path !== undefined) throw new ConfigError("workers", "greater than 1 needs a TCP port, not a unix socket");
+    // A bound, non-listening SO_REUSEPORT socket reserves the port (port 0 gets its number now)
+    // without taking connections: only listening sockets join the kernel's lookup.
+    this.reservation = Listener.reserve({ hostname: options.hostname ?? "0.0.0.0", port, ipv6Only: options.ipv6Only });
+    this.hostname = this.reservation.address.address;
+    this.port = this.reservation.port;
+    this.url = new URL(`http://${this.hostname === "0.0.0.0" ? "localhost" : this.hostname}:${this.port}/`);
+    raiseFileLimit(100_000);
+    this.requestMigration = enableRequestMigration();
+    this.steering = this.createSteering();
+    const slotCount = 4 * workers + 8;
+    this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
+    const name = `reuseport-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.stats = SharedStats.map(join("/dev/shm", name), slotCount);
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    this.listening = this.start(join(tmpdir(), `${name}.sock`));
+  }
+
+  private createSteering(): SteeringSetup | null {
+    if (this.balance === "hash") return null;
+    try {
+      return createSteering(this.balance, this.workerCount);
+    } catch (error) {
+      if (typeof this.balance === "object" || !(error instanceof BpfError) || error.code !== "EPERM") throw error;
+      console.warn(`reuseport: balance "${this.balance}" needs BPF privilege (root or CAP_BPF); falling back to "hash"`);
+      return null;
+    }
+  }
+
+  private async start(controlPath: string): Promise<void> {
+    this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), (slot) => this.onDisconnect(slot));
+    if (this.options.signals !== false) this.installSignals();
+    if (this.options.metrics) this.metricsServer = startMetrics(this.options.metrics, () => this.stats_());
+    await Promise.all(Array.from({ length: this.workerCount }, (_, id) => this.spawn(id).listening));
+  }
+
+  private spawn(id: number): Member {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) throw new Error("reuseport: no free stats slot (too many workers retiring at once)");
+    this.foldSlot(slot);
+    const generation = (this.generations.get(id) ?? 0) + 1;
+    this.generations.set(id, generation);
+    const cpus = allowedCpus();
+    const context: WorkerContext = {
+      id, slot, generation,
+      primaryPid: process.pid,
+      hostname: this.hostname,
+      port: this.port,
+      controlPath: this.control.path,
+      statsPath: this.stats.path,
+      slotCount: this.stats.slotCount,
+      cpu: this.balance === "cpu" && this.steering ? cpus[id % cpus.length] : null,
+      steering: this.steering,
+      sameProcess: this.mode === "thread",
+    };
+    const handle = runtime.spawnWorker(this.mode, context, process.argv.slice(2));
+    let resolveListening!: () => void;
+    let rejectListening!: (error: Error) => void;
+    const listening = new Promise<void>((resolve, reject) => {
+      resolveListening = resolve;
+      rejectListening = reject;
+    });
+    listening.catch(() => {}); // a failed start is handled by onExit
+    const member: Member = { id, slot, generation, handle, state: "starting", listening, resolveListening, rejectListening };
+    this.members.set(slot, member);
+    this.current.set(id, member);
+    handle.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
+    return member;
+  }
+
+  private onMessage(message: ToPrimary): void {
+    const member = this.members.get(message.slot);
+    if (!member) return;
+    if (message.type === "listening") {
+      member.state = "listening";
+      member.resolveListening();
+    }
+  }
+
+  /** The control connection closed: the worker ended (its exit promise says how). */
+  private onDisconnect(_slot: number): void {}
+
+  private onExit(member: Member, code: number | null, signal: string | null): void {
+    this.members.delete(member.slot);
+    const slotFields = this.stats.slot(member.slot);
+    slotFields[F.state] = SlotState.Exited;
+    slotFields[F.active] = 0;
+    this.foldSlot(member.slot);
+    this.freeSlots.push(member.slot);
+    const wasCurrent = this.current.get(member.id) === member;
+    const planned = this.stopping || member.state === "retiring";
+    if (planned || !wasCurrent) {
+      member.rejectListening(new Error("worker stopped"));
+      this.checkFinished();
+      return;
+    }
+    this.current.delete(member.id);
+    member.rejectListening(new Error(`worker ${member.id} exited before listening`));
+    this.onCrash(member, code, signal);
+  }
+
+  private onCrash(member: Member, code: number | null, signal: string | null): void {
+    const now = Date.now();
+    const windowMs = this.options.restartWindowMs ?? 60_000;
+    const limit = this.options.restartsMax ?? 5;
+    const times = (this.crashTimes.get(member.id) ?? []).filter((t) => now - t < windowMs);
+    times.push(now);
+    this.crashTimes.set(member.id, times);
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (times.length > limit) {
+      const error = new CrashLoopError(`reuseport: worker ${member.id} crashed ${times.length} times within ${windowMs} ms (last: ${how}); giving up`);
+      console.error(error.message);
+      process.exitCode = 1;
+      void this.stop({ graceful: false }).finally(() => this.rejectFinished(error));
+      return;
+    }
+    this.restarts.set(member.id, (this.restarts.get(member.id) ?? 0) + 1);
+    const delay = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_MIN * 2 ** (times.length - 1));
+    console.error(`reuseport: worker ${member.id} exited (${how}); restarting in ${delay} ms`);
+    setTimeout(() => {
+      if (!this.stopping) this.spawn(member.id);
+    }, delay);
+  }
+
+  /** Adds a dead slot's counters to its worker's retired totals, so sums never go backwards. */
+  private foldSlot(slot: number): void {
+    const fields = this.stats.slot(slot);
+    if (fields[F.state] === SlotState.Free) return;
+    const id = fields[F.workerId];
+    const totals = this.retiredTotals.get(id) ?? Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
+    for (const name of COUNTER_NAMES) totals[name] += fields[F[name]];
+    this.retiredTotals.set(id, totals);
+    fields.fill(0); // state Free
+  }
+
+  private checkFinished(): void {
+    if (this.stopping && this.members.size === 0) this.cleanup();
+  }
+
+  private cleanup(): void {
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.control.close();
+    if (this.steering) closeSteering(this.steering);
+    this.reservation.close();
+    this.stats.remove();
+    void this.metricsServer?.stop();
+    this.resolveFinished();
+  }
+
+  /** Rolling restart: each worker is replaced by a fresh one (re-importing the module), the
+   * new one listening before the old one stops accepting. */
+  async reload(): Promise<void> {
+    for (let id = 0; id < this.workerCount && !this.stopping; id++) {
+      const old = this.current.get(id);
+      const fresh = this.spawn(id);
+      await fresh.listening;
+      if (old) this.retire(old, true);
+    }
+  }
+
+  private retire(member: Member, graceful: boolean): void {
+    member.state = "retiring";
+    this.stats.slot(member.slot)[F.state] = SlotState.Retiring;
+    const sent = this.control.send(member.slot, {
+      type: "stop", graceful, idleGraceMs: IDLE_GRACE_MS, timeoutMs: this.options.stopTimeoutMs ?? 30_000,
+    });
+    if (!sent) member.handle.kill(); // never reached its control socket
+  }
+
+  /** Stops every worker (gracefully by default) and resolves when all have exited. */
+  async stop(options: { graceful?: boolean } | boolean = {}): Promise<void> {
+    const graceful = typeof options === "boolean" ? !options : options.graceful ?? true;
+    this.stopping = true;
+    for (const member of this.members.values()) this.retire(member, graceful);
+    this.checkFinished();
+    const deadline = setTimeout(() => {
+      for (const member of this.members.values()) member.handle.kill();
+    }, (this.options.stopTimeoutMs ?? 30_000) + 1000);
+    await this.finished.catch(() => {});
+    clearTimeout(deadline);
+  }
+
+  shutdown(): Promise<void> {
+    return this.stop({ graceful: true });
+  }
+
+  get addr(): { hostname: string; port: number; transport: "tcp" } {
+    return { hostname: this.hostname, port: this.port, transport: "tcp" };
+  }
+
+  /** Killing a worker for tests and operators: it is replaced like any crash. */
+  killWorker(id: number): number {
+    const member = this.current.get(id);
+    if (!member) throw new ConfigError("id", `no worker ${id}`);
+    member.handle.kill();
+    return member.handle.pid;
+  }
+
+  stats(): ClusterStats {
+    return this.stats_();
+  }
+
+  private stats_(): ClusterStats {
+    const byId = new Map<number, WorkerStats>();
+    for (let id = 0; id < this.workerCount; id++) {
+      const retired = this.retiredTotals.get(id);
+      byId.set(id, {
+        id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: this.restarts.get(id) ?? 0, active: 0,
+        counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired?.[n] ?? 0])) as Record<CounterName, number>,
+      });
+    }
+    for (let slot = 0; slot < this.stats.slotCount; slot++) {
+      const fields = this.stats.slot(slot);
+      if (fields[F.state] === SlotState.Free) continue;
+      const worker = byId.get(fields[F.workerId]);
+      if (!worker) continue;
+      for (const name of COUNTER_NAMES) worker.counters[name] += fields[F[name]];
+      worker.active += fields[F.active];
+      if (this.current.get(worker.id)?.slot === slot) {
+        worker.pid = fields[F.pid];
+        worker.threadId = fields[F.threadId];
+        worker.cpu = fields[F.cpu];
+        worker.state = STATES[fields[F.state]] as WorkerStats["state"];
+      }
+    }
+    const workers = [...byId.values()];
+    const totals = Object.fromEntries([...COUNTER_NAMES, "active", "restarts"].map((n) => [n, 0])) as ClusterStats["totals"];
+    for (const w of workers) {
+      for (const name of COUNTER_NAMES) totals[name] += w.counters[name];
+      totals.active += w.active;
+      totals.restarts += w.restarts;
+    }
+    return { workers, totals, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
+  }
+
+  private installSignals(): void {
+    const graceful = () => {
+      void this.stop({ graceful: true }).then(() => process.exit(process.exitCode ?? 0));
+    };
+    const reload = () => void this.reload();
+    for (const [signal, handler] of [["SIGTERM", graceful], ["SIGINT", graceful], ["SIGHUP", reload]] as const) {
+      process.on(signal, handler);
+      this.signalHandlers.push([signal, handler]);
+    }
+  }
+}
+
+/** Coefficient of variation and the largest relative deviation from the mean. */
+export function balanceOf(values: number[]): ClusterStats["balance"] {
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
+  if (mean === 0) return { coefficientOfVariation: 0, maxDeviation: 0, alert: false };
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  const coefficientOfVariation = Math.sqrt(variance) / mean;
+  const maxDeviation = Math.max(...values.map((v) => Math.abs(v - mean) / mean));
+  return { coefficientOfVariation, maxDeviation, alert: maxDeviation > BALANCE_ALERT };
+}

@@ -1,0 +1,123 @@
+// The worker side of a cluster: the same serve() call that started the cluster in the primary
+// lands here in each worker (which re-ran the entry module). It opens its own listener in the
+// port's reuseport group, joins steering, counts into its shared-memory slot, and follows the
+// primary's lifecycle messages.
+import process from "node:process";
+import { lib, runtime } from "../ffi/index.ts";
+import { check } from "../ffi/errno.ts";
+import { Listener } from "../net/listener.ts";
+import { pinToCpu } from "../os.ts";
+import { Engine } from "../http/engine.ts";
+import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
+import { ControlClient, type ToWorker } from "./control.ts";
+import { F, SharedStats, SlotState } from "./shared-stats.ts";
+import { joinSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
+
+/** What the primary tells each worker (JSON: crosses thread and process boundaries). */
+export interface WorkerContext {
+  id: number;
+  slot: number;
+  generation: number;
+  primaryPid: number;
+  hostname: string;
+  port: number;
+  controlPath: string;
+  statsPath: string;
+  slotCount: number;
+  /** Pin this worker's thread to this CPU (balance "cpu"), or null. */
+  cpu: number | null;
+  /** Steering fds in the primary (a process worker copies them with pidfd_getfd). */
+  steering: SteeringSetup | null;
+  /** Whether the worker shares the primary's fd table (a thread). */
+  sameProcess: boolean;
+}
+
+export function currentWorkerContext(): WorkerContext | null {
+  return (runtime.workerContext() as WorkerContext | null) ?? null;
+}
+
+/** Copies the primary's steering fds into this process when it is a separate one. */
+function localSteering(context: WorkerContext): SteeringSetup | null {
+  const setup = context.steering;
+  if (!setup || context.sameProcess) return setup;
+  const copy = (fd: number) => (fd < 0 ? -1 : check(lib.rp_pidfd_getfd(context.primaryPid, fd), "pidfd_getfd", `fd ${fd} of pid ${context.primaryPid}`));
+  return { ...setup, sockarrayFd: copy(setup.sockarrayFd), programFd: copy(setup.programFd), loadFd: copy(setup.loadFd) };
+}
+
+/** Runs this worker's engine; returns a Server for the code that called serve(). */
+export function startWorker(options: ServeOptions, context: WorkerContext): Server {
+  const { fetch, error, limits } = normalizeOptions({ ...options, workers: undefined, port: context.port });
+  const stats = SharedStats.map(context.statsPath, context.slotCount);
+  const slot = stats.slot(context.slot);
+  slot.fill(0);
+  slot[F.state] = SlotState.Starting;
+  slot[F.workerId] = context.id;
+  slot[F.generation] = context.generation;
+  slot[F.pid] = process.pid;
+  slot[F.startedAtMs] = Date.now();
+  if (context.cpu !== null) {
+    pinToCpu(context.cpu);
+    slot[F.cpu] = context.cpu;
+  } else slot[F.cpu] = -1;
+  slot[F.threadId] = lib.rp_gettid();
+
+  const listener = Listener.openSync({
+    hostname: context.hostname,
+    port: context.port,
+    backlog: options.backlog,
+    ipv6Only: options.ipv6Only,
+    reusePort: true,
+  });
+  const steering = localSteering(context);
+  if (steering) joinSteering(steering, context.id, listener.fd);
+  const engine = new Engine(listener, limits, fetch, error, slot);
+  if (steering?.kind === "least-connections") {
+    const load = new LoadCounters(steering.loadFd, steering.workers);
+    load.set(context.id, 0); // a fresh socket: nothing counted against it yet
+    engine.onConnectionClosed = () => load.release(context.id);
+  }
+  const server = new Server(engine, listener);
+
+  let stopping = false;
+  const finish = () => {
+    slot[F.state] = SlotState.Exited;
+    slot[F.active] = 0;
+    stats.unmap();
+    control?.close();
+    if (steering && !context.sameProcess) {
+      for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
+    }
+    runtime.exitWorker(0);
+  };
+  const onMessage = (message: ToWorker) => {
+    if (message.type !== "stop" || stopping) return;
+    stopping = true;
+    slot[F.state] = SlotState.Retiring;
+    engine.stop(message.graceful, message.idleGraceMs);
+    const force = setTimeout(() => engine.stop(false), message.timeoutMs);
+    engine.closed.then(() => {
+      clearTimeout(force);
+      finish();
+    });
+  };
+  let control: ControlClient | null = null;
+  ControlClient.connect(context.controlPath, onMessage, () => {
+    // The primary is gone (crashed or killed): nobody supervises us; end now.
+    if (!stopping) {
+      stopping = true;
+      engine.stop(false);
+      engine.closed.then(finish);
+    }
+  }).then((client) => {
+    control = client;
+    slot[F.state] = SlotState.Listening;
+    client.send({ type: "hello", slot: context.slot, id: context.id, generation: context.generation, pid: process.pid });
+    client.send({ type: "listening", slot: context.slot, port: listener.port });
+  }, (failure) => {
+    console.error(`reuseport: worker ${context.id} cannot reach the primary at ${context.controlPath}: ${failure}`);
+    engine.stop(false);
+    engine.closed.then(finish);
+  });
+  options.onListen?.(server.addr);
+  return server;
+}

@@ -1,0 +1,31 @@
+// serve(): one engine on this thread, a cluster primary, or (inside a worker the primary
+// started) that worker's engine. The same call covers all three, so a module that calls
+// serve() works unchanged as the entry of every worker.
+import { type ServeOptions, Server, serveSingle } from "./http/server.ts";
+import { type ClusterOptions, ClusterServer, resolveWorkerCount } from "./cluster/supervisor.ts";
+import { currentWorkerContext, startWorker } from "./cluster/worker.ts";
+import { ConfigError } from "./errors.ts";
+
+export type Options = ServeOptions & ClusterOptions;
+
+const CLUSTER_KEYS = ["balance", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals", "metrics"] as const;
+
+export function serve(options: Options): Server | ClusterServer;
+export function serve(handler: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer;
+export function serve(options: Options, handler: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer;
+export function serve(first: Options | NonNullable<ServeOptions["fetch"]>, second?: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer {
+  const options: Options = typeof first === "function" ? { fetch: first } : { ...first };
+  if (second !== undefined) {
+    if (typeof second !== "function") throw new ConfigError("handler", "must be a function");
+    options.handler = second;
+  }
+  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
+  const context = currentWorkerContext();
+  const single: ServeOptions = { ...options };
+  for (const key of CLUSTER_KEYS) delete (single as Record<string, unknown>)[key];
+  delete single.workers;
+  if (context) return startWorker(single, context);
+  const workers = resolveWorkerCount(options.workers);
+  const clustered = workers > 1 || CLUSTER_KEYS.some((key) => options[key] !== undefined);
+  return clustered ? new ClusterServer(options, workers, single) : serveSingle(single);
+}
