@@ -10,7 +10,7 @@
 //
 // Env: ROUNDS (3), DURATION_S (10), CONNECTIONS (64), WARMUP_S (2), IDLE_S (10),
 //      WRK_THREADS (1), SERVER_CPU (0), CLIENT_CPU (1), ONLY (comma list of contender ids),
-//      OUT (bench/.out/results.json), FLOOR_BIN (bench/.out/floor).
+//      OUT (bench/.out/results.json), FLOOR_BIN (bench/.out/floor), EXTRA (JSON list of more contenders).
 import { spawn, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -48,8 +48,11 @@ const CONTENDERS = [
   { id: "ours-deno", label: "reuseport serve() (deno)", argv: [deno, "run", "-A", "--no-check", "bench/servers/reuseport.ts"] },
   { id: "floor", label: "native floor (C, epoll)", argv: [floorBin, "0"] },
 ];
+// EXTRA: more contenders for A/B experiments, JSON [{"id": "...", "label": "...", "argv": ["cmd", ...]}]
+// (each must print `listening <port>` like the others); measured after the built-in ones.
+const extra = env.EXTRA ? JSON.parse(env.EXTRA) : [];
 const only = env.ONLY ? new Set(env.ONLY.split(",")) : null;
-const contenders = CONTENDERS.filter((c) => !only || only.has(c.id));
+const contenders = [...CONTENDERS, ...extra].filter((c) => !only || only.has(c.id));
 
 const started = new Set(); // child processes this driver started (only these are ever killed)
 

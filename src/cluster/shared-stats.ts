@@ -1,11 +1,13 @@
 // Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
 // worker (threads and processes alike). Each worker instance owns one slot and is its only
-// writer; the primary only reads. Layout version 1: a 64-byte header, then slots of 32 f64.
+// writer; the primary only reads. Layout version 2: a 64-byte header {version, slots, fd bitmap
+// bytes}, slots of 32 f64, then one bitmap of open connection fds per slot (for thread workers:
+// a dead thread's fds are the process's, and the primary closes them).
 import { unlinkSync } from "node:fs";
 import { lib, runtime } from "../ffi/index.ts";
 import { errnoName, SyscallError } from "../ffi/errno.ts";
 
-export const STATS_VERSION = 1;
+export const STATS_VERSION = 2;
 const HEADER_FIELDS = 8;
 export const SLOT_FIELDS = 32;
 
@@ -30,7 +32,14 @@ export const F = {
   writeErrors: 16,
   timeouts: 17,
   bytesDiscarded: 18,
+  /** Date.now() written by the worker's loop every HEARTBEAT_MS; stale means stalled. */
+  heartbeatMs: 19,
+  /** For thread workers: fds the primary closes if the thread dies without closing them. */
+  listenerFd: 20,
+  pollerHandle: 21,
 } as const;
+
+export const HEARTBEAT_MS = 10;
 
 export const COUNTER_NAMES = [
   "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
@@ -48,17 +57,27 @@ export const enum SlotState {
 
 export class SharedStats {
   readonly fields: Float64Array;
-  private constructor(readonly path: string, readonly slotCount: number, private readonly bytes: number, private readonly pointer: unknown) {
-    this.fields = new Float64Array(runtime.viewNative(pointer as never, bytes));
+  private readonly bitmaps: Uint8Array;
+  private constructor(
+    readonly path: string,
+    readonly slotCount: number,
+    readonly fdBitmapBytes: number,
+    private readonly bytes: number,
+    private readonly pointer: unknown,
+  ) {
+    const buffer = runtime.viewNative(pointer as never, bytes);
+    const fieldsBytes = (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8;
+    this.fields = new Float64Array(buffer, 0, fieldsBytes / 8);
+    this.bitmaps = new Uint8Array(buffer, fieldsBytes, slotCount * fdBitmapBytes);
   }
 
-  static bytesFor(slotCount: number): number {
-    return (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8;
+  static bytesFor(slotCount: number, fdBitmapBytes: number): number {
+    return (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8 + slotCount * fdBitmapBytes;
   }
 
   /** Maps (creating when absent) the stats file; the primary creates, workers attach. */
-  static map(path: string, slotCount: number): SharedStats {
-    const bytes = SharedStats.bytesFor(slotCount);
+  static map(path: string, slotCount: number, fdBitmapBytes: number): SharedStats {
+    const bytes = SharedStats.bytesFor(slotCount, fdBitmapBytes);
     const pathBytes = new TextEncoder().encode(path + "\0");
     const errorOut = new Uint8Array(4);
     const pointer = lib.rp_shm_map(pathBytes, pathBytes.byteLength - 1, bytes, errorOut);
@@ -66,13 +85,14 @@ export class SharedStats {
       const errno = -new DataView(errorOut.buffer).getInt32(0, true);
       throw new SyscallError("mmap", errno, path, `shared stats ${errnoName(errno)}`);
     }
-    const stats = new SharedStats(path, slotCount, bytes, pointer);
+    const stats = new SharedStats(path, slotCount, fdBitmapBytes, bytes, pointer);
     const header = stats.fields;
     if (header[0] === 0) {
       header[0] = STATS_VERSION;
       header[1] = slotCount;
-    } else if (header[0] !== STATS_VERSION || header[1] !== slotCount) {
-      throw new Error(`reuseport: ${path} has stats layout ${header[0]}/${header[1]}, expected ${STATS_VERSION}/${slotCount}`);
+      header[2] = fdBitmapBytes;
+    } else if (header[0] !== STATS_VERSION || header[1] !== slotCount || header[2] !== fdBitmapBytes) {
+      throw new Error(`reuseport: ${path} has stats layout ${header[0]}/${header[1]}/${header[2]}, expected ${STATS_VERSION}/${slotCount}/${fdBitmapBytes}`);
     }
     return stats;
   }
@@ -82,6 +102,11 @@ export class SharedStats {
     if (!Number.isInteger(index) || index < 0 || index >= this.slotCount) throw new RangeError(`stats slot ${index} out of range`);
     const start = HEADER_FIELDS + index * SLOT_FIELDS;
     return this.fields.subarray(start, start + SLOT_FIELDS);
+  }
+
+  /** The slot's bitmap of open connection fds (bit fd set while the worker holds it open). */
+  fdBitmap(index: number): Uint8Array {
+    return this.bitmaps.subarray(index * this.fdBitmapBytes, (index + 1) * this.fdBitmapBytes);
   }
 
   unmap(): void {

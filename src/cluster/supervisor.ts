@@ -7,14 +7,14 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { runtime, type WorkerHandle, type WorkerMode } from "../ffi/index.ts";
+import { lib, runtime, type WorkerHandle, type WorkerMode } from "../ffi/index.ts";
 import { BpfError, ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { allowedCpus, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
-import { COUNTER_NAMES, type CounterName, F, SharedStats, SlotState } from "./shared-stats.ts";
-import { type Balance, checkBalance, closeSteering, createSteering, type SteeringSetup } from "./steering.ts";
+import { COUNTER_NAMES, type CounterName, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
+import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
 
@@ -38,7 +38,7 @@ export interface WorkerStats {
   pid: number;
   threadId: number;
   cpu: number;
-  state: "starting" | "listening" | "retiring" | "exited";
+  state: "starting" | "listening" | "stalled" | "retiring" | "exited";
   restarts: number;
   active: number;
   counters: Record<CounterName, number>;
@@ -55,6 +55,9 @@ const STATES = ["free", "starting", "listening", "retiring", "exited"] as const;
 const BACKOFF_MS_MIN = 100;
 const BACKOFF_MS_MAX = 5_000;
 const IDLE_GRACE_MS = 250;
+/** A heartbeat older than this marks a worker stalled (least-connections steers around it). */
+const STALL_MS = 50;
+const STALL_PENALTY = 1 << 24;
 /** The seed guide's alert threshold on per-worker imbalance. */
 export const BALANCE_ALERT = 0.15;
 
@@ -114,13 +117,16 @@ export class ClusterServer {
   private readonly retiredTotals = new Map<number, Record<CounterName, number>>();
   private readonly generations = new Map<number, number>();
   private readonly freeSlots: number[];
-  private readonly stats: SharedStats;
+  private readonly shared: SharedStats;
   private control!: ControlServer;
   private steering: SteeringSetup | null = null;
   private reservation: Listener;
   private stopping = false;
   private metricsServer: { stop(): Promise<void> } | null = null;
   private readonly signalHandlers: [string, () => void][] = [];
+  /** least-connections: slots whose worker looks stalled and carries the load penalty. */
+  private readonly penalized = new Set<number>();
+  private stallMonitor: ReturnType<typeof setInterval> | null = null;
 
   /** `single` is options without the cluster's own keys (what each worker's engine takes). */
   constructor(private readonly options: ServeOptions & ClusterOptions, workers: number, single: ServeOptions) {
@@ -136,13 +142,15 @@ export class ClusterServer {
     this.hostname = this.reservation.address.address;
     this.port = this.reservation.port;
     this.url = new URL(`http://${this.hostname === "0.0.0.0" ? "localhost" : this.hostname}:${this.port}/`);
-    raiseFileLimit(100_000);
+    const files = raiseFileLimit(100_000);
     this.requestMigration = enableRequestMigration();
     this.steering = this.createSteering();
     const slotCount = 4 * workers + 8;
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     const name = `reuseport-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.stats = SharedStats.map(join("/dev/shm", name), slotCount);
+    // Thread workers share our fd table: if one dies, we close its fds (tracked as bits).
+    const fdBitmapBytes = this.mode === "thread" ? Math.ceil(Math.min(files.soft, 1 << 20) / 8) : 0;
+    this.shared = SharedStats.map(join("/dev/shm", name), slotCount, fdBitmapBytes);
     this.finished = new Promise<void>((resolve, reject) => {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
@@ -164,8 +172,34 @@ export class ClusterServer {
   private async start(controlPath: string): Promise<void> {
     this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), (slot) => this.onDisconnect(slot));
     if (this.options.signals !== false) this.installSignals();
-    if (this.options.metrics) this.metricsServer = startMetrics(this.options.metrics, () => this.stats_());
+    if (this.options.metrics) this.metricsServer = startMetrics(this.options.metrics, () => this.stats());
+    if (this.steering?.kind === "least-connections") this.watchStalls(new LoadCounters(this.steering.loadFd, this.workerCount));
     await Promise.all(Array.from({ length: this.workerCount }, (_, id) => this.spawn(id).listening));
+  }
+
+  /**
+   * least-connections: a worker whose heartbeat is older than STALL_MS gets a large penalty
+   * added to its count, so the program picks the others until it beats again. Connections the
+   * program gave it before the penalty wait for it; nothing new does.
+   */
+  private watchStalls(load: LoadCounters): void {
+    this.stallMonitor = setInterval(() => {
+      const now = Date.now();
+      for (const member of this.current.values()) {
+        if (member.state !== "listening") continue;
+        const beat = this.shared.slot(member.slot)[F.heartbeatMs];
+        const stalled = beat > 0 && now - beat > STALL_MS;
+        if (stalled && !this.penalized.has(member.slot)) {
+          this.penalized.add(member.slot);
+          load.set(member.id, load.get(member.id) + STALL_PENALTY);
+        } else if (!stalled && this.penalized.has(member.slot)) {
+          this.penalized.delete(member.slot);
+          load.set(member.id, load.get(member.id) - STALL_PENALTY);
+        }
+      }
+    }, HEARTBEAT_MS);
+    // deno-lint-ignore no-explicit-any
+    (this.stallMonitor as any).unref?.();
   }
 
   private spawn(id: number): Member {
@@ -181,8 +215,9 @@ export class ClusterServer {
       hostname: this.hostname,
       port: this.port,
       controlPath: this.control.path,
-      statsPath: this.stats.path,
-      slotCount: this.stats.slotCount,
+      statsPath: this.shared.path,
+      slotCount: this.shared.slotCount,
+      fdBitmapBytes: this.shared.fdBitmapBytes,
       cpu: this.balance === "cpu" && this.steering ? cpus[id % cpus.length] : null,
       steering: this.steering,
       sameProcess: this.mode === "thread",
@@ -214,9 +249,27 @@ export class ClusterServer {
   /** The control connection closed: the worker ended (its exit promise says how). */
   private onDisconnect(_slot: number): void {}
 
+  /** A thread worker that died (crash, terminate) left its fds open in our process: close them. */
+  private reclaimThreadResources(member: Member): void {
+    const fields = this.shared.slot(member.slot);
+    if (member.handle.mode !== "thread" || fields[F.state] === SlotState.Exited || fields[F.state] === SlotState.Free) return;
+    const bitmap = this.shared.fdBitmap(member.slot);
+    for (let byte = 0; byte < bitmap.byteLength; byte++) {
+      if (bitmap[byte] === 0) continue;
+      for (let bit = 0; bit < 8; bit++) if (bitmap[byte] & (1 << bit)) lib.rp_close(byte * 8 + bit);
+      bitmap[byte] = 0;
+    }
+    if (fields[F.pollerHandle] > 0 || fields[F.listenerFd] > 0) {
+      lib.rp_poller_destroy(fields[F.pollerHandle]); // joins its wake thread, closes its epoll fd
+      lib.rp_close(fields[F.listenerFd]); // out of the reuseport group, or it would take connections
+    }
+  }
+
   private onExit(member: Member, code: number | null, signal: string | null): void {
     this.members.delete(member.slot);
-    const slotFields = this.stats.slot(member.slot);
+    this.penalized.delete(member.slot);
+    this.reclaimThreadResources(member);
+    const slotFields = this.shared.slot(member.slot);
     slotFields[F.state] = SlotState.Exited;
     slotFields[F.active] = 0;
     this.foldSlot(member.slot);
@@ -244,8 +297,9 @@ export class ClusterServer {
     if (times.length > limit) {
       const error = new CrashLoopError(`reuseport: worker ${member.id} crashed ${times.length} times within ${windowMs} ms (last: ${how}); giving up`);
       console.error(error.message);
-      process.exitCode = 1;
-      void this.stop({ graceful: false }).finally(() => this.rejectFinished(error));
+      this.failure = error;
+      // Supervision has failed: stop what is left and end the process with a non-zero code.
+      void this.stop({ graceful: false }).finally(() => process.exit(1));
       return;
     }
     this.restarts.set(member.id, (this.restarts.get(member.id) ?? 0) + 1);
@@ -258,7 +312,7 @@ export class ClusterServer {
 
   /** Adds a dead slot's counters to its worker's retired totals, so sums never go backwards. */
   private foldSlot(slot: number): void {
-    const fields = this.stats.slot(slot);
+    const fields = this.shared.slot(slot);
     if (fields[F.state] === SlotState.Free) return;
     const id = fields[F.workerId];
     const totals = this.retiredTotals.get(id) ?? Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
@@ -271,14 +325,18 @@ export class ClusterServer {
     if (this.stopping && this.members.size === 0) this.cleanup();
   }
 
+  private failure: Error | null = null;
+
   private cleanup(): void {
+    if (this.stallMonitor !== null) clearInterval(this.stallMonitor);
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.control.close();
     if (this.steering) closeSteering(this.steering);
     this.reservation.close();
-    this.stats.remove();
+    this.shared.remove();
     void this.metricsServer?.stop();
-    this.resolveFinished();
+    if (this.failure) this.rejectFinished(this.failure);
+    else this.resolveFinished();
   }
 
   /** Rolling restart: each worker is replaced by a fresh one (re-importing the module), the
@@ -294,7 +352,7 @@ export class ClusterServer {
 
   private retire(member: Member, graceful: boolean): void {
     member.state = "retiring";
-    this.stats.slot(member.slot)[F.state] = SlotState.Retiring;
+    this.shared.slot(member.slot)[F.state] = SlotState.Retiring;
     const sent = this.control.send(member.slot, {
       type: "stop", graceful, idleGraceMs: IDLE_GRACE_MS, timeoutMs: this.options.stopTimeoutMs ?? 30_000,
     });
@@ -330,11 +388,8 @@ export class ClusterServer {
     return member.handle.pid;
   }
 
+  /** Per-worker counters (live slots plus retired generations), totals and balance. */
   stats(): ClusterStats {
-    return this.stats_();
-  }
-
-  private stats_(): ClusterStats {
     const byId = new Map<number, WorkerStats>();
     for (let id = 0; id < this.workerCount; id++) {
       const retired = this.retiredTotals.get(id);
@@ -343,8 +398,8 @@ export class ClusterServer {
         counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired?.[n] ?? 0])) as Record<CounterName, number>,
       });
     }
-    for (let slot = 0; slot < this.stats.slotCount; slot++) {
-      const fields = this.stats.slot(slot);
+    for (let slot = 0; slot < this.shared.slotCount; slot++) {
+      const fields = this.shared.slot(slot);
       if (fields[F.state] === SlotState.Free) continue;
       const worker = byId.get(fields[F.workerId]);
       if (!worker) continue;
@@ -354,7 +409,7 @@ export class ClusterServer {
         worker.pid = fields[F.pid];
         worker.threadId = fields[F.threadId];
         worker.cpu = fields[F.cpu];
-        worker.state = STATES[fields[F.state]] as WorkerStats["state"];
+        worker.state = this.penalized.has(slot) ? "stalled" : STATES[fields[F.state]] as WorkerStats["state"];
       }
     }
     const workers = [...byId.values()];

@@ -10,7 +10,7 @@ import { pinToCpu } from "../os.ts";
 import { Engine } from "../http/engine.ts";
 import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
 import { ControlClient, type ToWorker } from "./control.ts";
-import { F, SharedStats, SlotState } from "./shared-stats.ts";
+import { F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
 import { joinSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 
 /** What the primary tells each worker (JSON: crosses thread and process boundaries). */
@@ -24,6 +24,7 @@ export interface WorkerContext {
   controlPath: string;
   statsPath: string;
   slotCount: number;
+  fdBitmapBytes: number;
   /** Pin this worker's thread to this CPU (balance "cpu"), or null. */
   cpu: number | null;
   /** Steering fds in the primary (a process worker copies them with pidfd_getfd). */
@@ -47,7 +48,7 @@ function localSteering(context: WorkerContext): SteeringSetup | null {
 /** Runs this worker's engine; returns a Server for the code that called serve(). */
 export function startWorker(options: ServeOptions, context: WorkerContext): Server {
   const { fetch, error, limits } = normalizeOptions({ ...options, workers: undefined, port: context.port });
-  const stats = SharedStats.map(context.statsPath, context.slotCount);
+  const stats = SharedStats.map(context.statsPath, context.slotCount, context.fdBitmapBytes);
   const slot = stats.slot(context.slot);
   slot.fill(0);
   slot[F.state] = SlotState.Starting;
@@ -71,15 +72,24 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   const steering = localSteering(context);
   if (steering) joinSteering(steering, context.id, listener.fd);
   const engine = new Engine(listener, limits, fetch, error, slot);
+  slot[F.listenerFd] = listener.fd;
+  slot[F.pollerHandle] = engine.loop.handle;
+  if (context.sameProcess) engine.fdBitmap = stats.fdBitmap(context.slot);
+  let heartbeat: ReturnType<typeof setInterval> | null = null;
   if (steering?.kind === "least-connections") {
     const load = new LoadCounters(steering.loadFd, steering.workers);
     load.set(context.id, 0); // a fresh socket: nothing counted against it yet
     engine.onConnectionClosed = () => load.release(context.id);
+    // The primary reads this to see a stalled worker (a handler blocking the thread) and
+    // steers new connections away from it until it beats again.
+    slot[F.heartbeatMs] = Date.now();
+    heartbeat = setInterval(() => (slot[F.heartbeatMs] = Date.now()), HEARTBEAT_MS);
   }
   const server = new Server(engine, listener);
 
   let stopping = false;
   const finish = () => {
+    if (heartbeat !== null) clearInterval(heartbeat);
     slot[F.state] = SlotState.Exited;
     slot[F.active] = 0;
     stats.unmap();

@@ -75,6 +75,8 @@ export class Engine {
   stopping = false;
   /** Called for every connection that ends (least-connections steering counts them down). */
   onConnectionClosed: (() => void) | null = null;
+  /** Open connection fds as bits (a thread worker's, so the primary can close them if it dies). */
+  fdBitmap: Uint8Array | null = null;
   private readonly connections: (Connection | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly resumeQueue: Connection[] = [];
@@ -157,6 +159,8 @@ export class Engine {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.connections.length;
     const conn = new Connection(this, fd, slot, peer);
     this.connections[slot] = conn;
+    const bitmap = this.fdBitmap;
+    if (bitmap !== null && fd >> 3 < bitmap.byteLength) bitmap[fd >> 3] |= 1 << (fd & 7);
     this.stats.accepted++;
     this.stats.active++;
     this.loop.add(fd, EPOLLIN | EPOLLRDHUP, slot);
@@ -280,6 +284,8 @@ export class Engine {
 
   release(conn: Connection): void {
     this.onConnectionClosed?.();
+    const bitmap = this.fdBitmap;
+    if (bitmap !== null && conn.fd >> 3 < bitmap.byteLength) bitmap[conn.fd >> 3] &= ~(1 << (conn.fd & 7));
     this.connections[conn.slot] = undefined;
     this.freeSlots.push(conn.slot);
     this.stats.active--;

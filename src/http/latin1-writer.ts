@@ -35,8 +35,11 @@ export function writeDecimal(out: Uint8Array, offset: number, value: number): nu
 /** Writes a header name; throws TypeError unless it is a non-empty token (RFC 9110 §5.1). */
 export function writeFieldName(out: Uint8Array, offset: number, name: string): number {
   const length = name.length;
+  if (offset + length > out.length) {
+    checkFieldName(name); // an invalid name is a TypeError whether or not it fits
+    return -1;
+  }
   if (length === 0) throw new TypeError("Header name is empty");
-  if (offset + length > out.length) return -1;
   for (let i = 0; i < length; i++) {
     const unit = name.charCodeAt(i);
     if (unit > 0xff || TOKEN[unit] !== 1) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
@@ -51,7 +54,10 @@ export function writeFieldName(out: Uint8Array, offset: number, name: string): n
  */
 export function writeFieldValue(out: Uint8Array, offset: number, value: string): number {
   const length = value.length;
-  if (offset + length > out.length) return -1;
+  if (offset + length > out.length) {
+    checkFieldValue(value); // an invalid value is a TypeError whether or not it fits
+    return -1;
+  }
   for (let i = 0; i < length; i++) {
     const unit = value.charCodeAt(i);
     if (unit > 0xff || FIELD_VALUE[unit] !== 1) throw new TypeError(`Invalid header value: ${JSON.stringify(value)}`);

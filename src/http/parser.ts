@@ -3,7 +3,7 @@
 // Every strictness decision is listed in docs/http-parsing.md.
 import { FieldKind, fieldKindOf, HeadFields } from "./_head-fields.ts";
 import { hashStep, InternTable, Latin1Decoder } from "./_strings.ts";
-import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN } from "./_tables.ts";
+import { COLON, CR, FIELD_VALUE, HOST, HTAB, LF, SP, TARGET, TOKEN } from "./_tables.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
 
 export interface HeadLimits {
@@ -85,12 +85,20 @@ export class HeadParser {
   private resumeOffset = -1;
   private resumeBuf: Uint8Array | null = null;
   private resumeStart = -1;
+  /**
+   * Copy of buf[resumeStart, resumeStart + savedBytes): the bytes the resume state was derived from. The
+   * server reads every connection into one shared buffer at offset 0, so "same buf and start" alone does
+   * not mean "same bytes": another connection's head may have been read there since our Incomplete.
+   */
+  private readonly savedPrefix: Uint8Array;
+  private savedBytes = 0;
 
   constructor(limits: HeadLimits = DEFAULT_HEAD_LIMITS) {
     if (!(limits.maxHeaderBytes > 0) || !(limits.maxHeaderCount >= 0)) throw new RangeError("invalid HeadLimits");
     this.maxHeaderBytes = limits.maxHeaderBytes;
     this.maxHeaderCount = limits.maxHeaderCount;
     this.headers = new Array<string>(2 * limits.maxHeaderCount).fill("");
+    this.savedPrefix = new Uint8Array(limits.maxHeaderBytes);
     this.names = new InternTable(NAME_SLOT_COUNT, NAME_KEY_BYTES_MAX, this.decoder, fieldKindOf);
     this.methods = new InternTable(METHOD_SLOT_COUNT, METHOD_KEY_BYTES_MAX, this.decoder, () => 0);
     this.values = new InternTable(VALUE_SLOT_COUNT, VALUE_KEY_BYTES_MAX, this.decoder, () => 0);
@@ -105,10 +113,14 @@ export class HeadParser {
 
   /**
    * Parses the head that starts at buf[start], with bytes valid up to `end`.
-   * Incomplete: call again with the same buf and start and a larger end; completed lines are not rescanned.
+   * Incomplete: call again with the same buf and start and a larger end; completed lines are not parsed
+   * again, only compared with a saved copy. If those bytes changed (the buffer now holds another
+   * connection's head), the parser starts over, so forgetting reset() cannot mix two heads.
    */
   parse(buf: Uint8Array, start: number, end: number): ParseStatus {
-    if (buf !== this.resumeBuf || start !== this.resumeStart || end < this.resumeOffset) this.begin(buf, start);
+    if (buf !== this.resumeBuf || start !== this.resumeStart || end < this.resumeOffset || !this.prefixUnchanged(buf)) {
+      this.begin(buf, start);
+    }
     const limit = end - start > this.maxHeaderBytes ? start + this.maxHeaderBytes : end;
     let offset = this.resumeOffset;
     if (this.phase === Phase.LeadingLines) {
@@ -132,10 +144,27 @@ export class HeadParser {
     }
   }
 
+  /** True when the bytes the resume state came from are still in place (O(resumed bytes), a plain compare). */
+  private prefixUnchanged(buf: Uint8Array): boolean {
+    const saved = this.savedPrefix;
+    const base = this.resumeStart;
+    for (let i = 0; i < this.savedBytes; i++) if (buf[base + i] !== saved[i]) return false;
+    return true;
+  }
+
+  /** Before returning Incomplete: extend the saved copy to every byte the resume state now depends on. */
+  private savePrefix(buf: Uint8Array): void {
+    const base = this.resumeStart;
+    const bytes = this.resumeOffset - base;
+    for (let i = this.savedBytes; i < bytes; i++) this.savedPrefix[i] = buf[base + i]!;
+    this.savedBytes = bytes;
+  }
+
   private begin(buf: Uint8Array, start: number): void {
     this.resumeBuf = buf;
     this.resumeStart = start;
     this.resumeOffset = start;
+    this.savedBytes = 0;
     this.phase = Phase.LeadingLines;
     this.method = "";
     this.target = "";
@@ -159,6 +188,7 @@ export class HeadParser {
   private stop(result: number, end: number, limit: number): ParseStatus {
     if (result === FAILED) return ParseStatus.Error;
     if (limit < end) return this.fail("HEADERS_TOO_LARGE", limit);
+    this.savePrefix(this.resumeBuf!);
     return ParseStatus.Incomplete;
   }
 
@@ -206,6 +236,11 @@ export class HeadParser {
       return this.failLine("INVALID_URL", offset);
     }
     const targetEnd = offset++;
+    // Origin-form ("/...") needs no further check, except that CONNECT takes authority-form only.
+    if (buf[targetStart] !== SLASH || (methodEnd - lineStart === 7 && buf[lineStart] === 0x43)) {
+      const reason = targetFormError(buf, lineStart, methodEnd, targetStart, targetEnd);
+      if (reason !== null) return this.failLine("INVALID_URL", targetStart, reason);
+    }
     offset = this.parseVersion(buf, offset, limit);
     if (offset < 0) return offset;
     this.method = this.methods.lookup(buf, lineStart, methodEnd, hash);
@@ -312,3 +347,55 @@ function spanHash(buf: Uint8Array, start: number, end: number): number {
 }
 
 const VERSION_PREFIX = new Uint8Array([0x48, 0x54, 0x54, 0x50, 0x2f]); // "HTTP/"
+const SLASH = 0x2f;
+const ASTERISK = 0x2a;
+const QUESTION_MARK = 0x3f;
+const NUMBER_SIGN = 0x23;
+
+/**
+ * RFC 9112 §3.2: a target that is not origin-form (those start with "/", the caller's fast path) must be
+ * authority-form for CONNECT, "*" for OPTIONS, or absolute-form `scheme "://" ...` for any other method.
+ * llhttp and nginx reject the rest too; hyper does not. Returns a reason, or null when the form is right.
+ */
+function targetFormError(buf: Uint8Array, methodStart: number, methodEnd: number, targetStart: number, targetEnd: number): string | null {
+  if (spanEquals(buf, methodStart, methodEnd, "CONNECT")) {
+    // authority-form = uri-host ":" port (§3.2.3); uri-host bytes as in the Host field.
+    let colon = -1;
+    for (let i = targetStart; i < targetEnd; i++) {
+      if (HOST[buf[i]!] !== 1) return "CONNECT target is not host:port";
+      if (buf[i] === COLON) colon = i;
+    }
+    if (colon <= targetStart || colon === targetEnd - 1) return "CONNECT target is not host:port";
+    for (let i = colon + 1; i < targetEnd; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) return "CONNECT target is not host:port";
+    return null;
+  }
+  if (buf[targetStart] === SLASH) return null;
+  if (buf[targetStart] === ASTERISK && targetEnd - targetStart === 1) {
+    return spanEquals(buf, methodStart, methodEnd, "OPTIONS") ? null : "Asterisk-form target with a method other than OPTIONS";
+  }
+  // absolute-form: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1), then "://".
+  let i = targetStart;
+  if (!isAlpha(buf[i]!)) return "Request target is not origin-form or absolute-form";
+  while (i < targetEnd && (isAlpha(buf[i]!) || (buf[i]! >= 0x30 && buf[i]! <= 0x39) || buf[i] === 0x2b || buf[i] === 0x2d || buf[i] === 0x2e)) i++;
+  if (targetEnd - i < 3 || buf[i] !== COLON || buf[i + 1] !== SLASH || buf[i + 2] !== SLASH) {
+    return "Request target is not origin-form or absolute-form";
+  }
+  // The authority stands in for Host (RFC 9112 §3.2.2), so it gets Host's byte rules: no userinfo
+  // (RFC 9110 §4.2.4 says to treat it as an error), and it may not be empty.
+  const authorityStart = i + 3;
+  for (i = authorityStart; i < targetEnd && buf[i] !== SLASH && buf[i] !== QUESTION_MARK && buf[i] !== NUMBER_SIGN; i++) {
+    if (HOST[buf[i]!] !== 1) return "Invalid character in the authority of an absolute-form target";
+  }
+  return i === authorityStart ? "Absolute-form target with an empty authority" : null;
+}
+
+function isAlpha(byte: number): boolean {
+  return (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a);
+}
+
+/** Case-sensitive compare of a span with an ASCII word (methods are case-sensitive, RFC 9110 §9.1). */
+function spanEquals(buf: Uint8Array, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if (buf[start + i] !== word.charCodeAt(i)) return false;
+  return true;
+}

@@ -120,11 +120,11 @@ export class ResponseHeadWriter {
         continue;
       }
       next = writeFieldName(out, next, name);
-      if (next < 0 || next + 2 > out.length) return -1;
+      if (next < 0 || next + 2 > out.length) return checkRemaining(headers, i, input.headerCount);
       out[next++] = 0x3a;
       out[next++] = 0x20;
       next = writeFieldValue(out, next, value);
-      if (next < 0 || next + 2 > out.length) return -1;
+      if (next < 0 || next + 2 > out.length) return checkRemaining(headers, i, input.headerCount);
       out[next++] = 0x0d;
       out[next++] = 0x0a;
     }
@@ -178,6 +178,18 @@ export class ResponseHeadWriter {
     }
     return this.writeContentLength(out, offset, Number(text));
   }
+}
+
+/**
+ * `out` is full at header i: validate it and the rest anyway, so an invalid field is a TypeError whatever
+ * the buffer size (the caller retries with more room), then report "no room" (-1).
+ */
+function checkRemaining(headers: readonly string[], i: number, headerCount: number): number {
+  for (let j = i; j < 2 * headerCount; j += 2) {
+    checkFieldName(headers[j]!);
+    checkFieldValue(headers[j + 1]!);
+  }
+  return -1;
 }
 
 /** Classifies a user header name without allocating: length first, then a case-folded compare. */

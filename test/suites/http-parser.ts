@@ -85,6 +85,25 @@ test("http-parser: reset() forgets a partial head", () => {
   assert.equal(parser.method, "POST");
 });
 
+test("http-parser: a partial head is not resumed over different bytes in the same buffer", () => {
+  // The server reads every connection into one shared buffer at offset 0 and never calls reset().
+  const parser = new HeadParser({ maxHeaderBytes: 1024, maxHeaderCount: 8 });
+  const shared = new Uint8Array(256);
+  const write = (text: string): number => {
+    shared.set(Uint8Array.from(text, (ch) => ch.charCodeAt(0)));
+    return text.length;
+  };
+  assert.equal(parser.parse(shared, 0, write("POST /from-a HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nContent-Le")), ParseStatus.Incomplete);
+  const other = "GET /from-b HTTP/1.0\r\nX-Bee: 2\r\nX-Cee: 3\r\n\r\n";
+  assert.equal(parser.parse(shared, 0, write(other)), ParseStatus.Done);
+  assert.deepEqual([parser.method, parser.target, parser.headerCount, parser.headers[0]], ["GET", "/from-b", 2, "X-Bee"]);
+  assert.equal(parser.headLength, other.length);
+  // The first connection's bytes come back (its leftover is copied to offset 0) and it resumes cleanly.
+  assert.equal(parser.parse(shared, 0, write("POST /from-a HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nContent-Le")), ParseStatus.Incomplete);
+  assert.equal(parser.parse(shared, 0, write("POST /from-a HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n")), ParseStatus.Done);
+  assert.deepEqual([parser.method, parser.target, parser.headerCount, parser.contentLength], ["POST", "/from-a", 3, 0]);
+});
+
 // Mutation fuzz: deterministic (seeded), bounded, and checks invariants rather than exact outcomes.
 const SEEDS = [
   "GET / HTTP/1.1\r\nHost: a\r\n\r\n",

@@ -5,3 +5,4 @@ import "./http-server.ts";
 import "./http-limits.ts";
 import "./http-parser.ts";
 import "./privileges.ts";
+import "./cluster.ts";

@@ -1,0 +1,143 @@
+// Runs test/fixtures/cluster-app.ts as a child of the same runtime and talks to its primary
+// over stdin/stdout lines ("ready <port>", "stats <json>", ...). Ends only the pids it started.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { runtimeName } from "./_runtime.ts";
+import type { ClusterStats } from "../src/index.ts";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-app.ts", import.meta.url));
+
+export class ClusterChild {
+  private lines: string[] = [];
+  private waiters: (() => void)[] = [];
+  private output = "";
+  exitCode: number | null = null;
+  exited: Promise<number | null>;
+  port = 0;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      this.output += chunk;
+      for (let i = this.output.indexOf("\n"); i >= 0; i = this.output.indexOf("\n")) {
+        this.lines.push(this.output.slice(0, i));
+        this.output = this.output.slice(i + 1);
+      }
+      this.wake();
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) => child.on("exit", (code) => {
+      this.exitCode = code ?? -1;
+      this.wake();
+      resolve(code);
+    }));
+  }
+
+  stderr = "";
+
+  static async start(config: Record<string, unknown>): Promise<ClusterChild> {
+    const args = runtimeName === "deno" ? ["run", "-A", "--no-check", FIXTURE] : [FIXTURE];
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, REUSEPORT_TEST_CONFIG: JSON.stringify(config), NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const cluster = new ClusterChild(child);
+    const ready = await cluster.line((l) => l.startsWith("ready "), 20_000);
+    cluster.port = Number(ready.split(" ")[1]);
+    return cluster;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Waits for (and consumes) the first output line matching predicate. */
+  async line(predicate: (line: string) => boolean, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.lines.findIndex(predicate);
+      if (index >= 0) return this.lines.splice(index, 1)[0];
+      if (this.exitCode !== null) throw new Error(`cluster exited (${this.exitCode}) before the expected line; stderr: ${this.stderr.slice(-2000)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a line; got ${JSON.stringify(this.lines)}; stderr: ${this.stderr.slice(-2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  command(text: string): void {
+    this.child.stdin!.write(text + "\n");
+  }
+
+  async stats(): Promise<ClusterStats> {
+    this.command("stats");
+    return JSON.parse((await this.line((l) => l.startsWith("stats "))).slice(6));
+  }
+
+  /** Polls stats (bounded) until predicate holds; returns the last stats. */
+  async statsUntil(predicate: (s: ClusterStats) => boolean, timeoutMs = 10_000): Promise<ClusterStats> {
+    const deadline = Date.now() + timeoutMs;
+    let stats = await this.stats();
+    while (!predicate(stats) && Date.now() < deadline) stats = await this.stats();
+    return stats;
+  }
+
+  /** SIGTERM (graceful) and wait for exit; SIGKILL if it takes more than timeoutMs. */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== null) return this.exitCode;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** Listening sockets on a port, as `ss -Hltn` reports them. */
+export function listenersOn(port: number): number {
+  const result = spawnSync("ss", ["-Hltn", `sport = :${port}`], { encoding: "utf8" });
+  return result.stdout.split("\n").filter((line) => line.includes("LISTEN")).length;
+}
+
+/** Fetches url `count` times with `concurrency` in flight; returns [ok, failed, latencies ms]. */
+export async function load(url: string, count: number, concurrency: number, init?: RequestInit): Promise<{ ok: number; failed: number; errors: string[]; latencies: number[] }> {
+  let next = 0;
+  const result = { ok: 0, failed: 0, errors: [] as string[], latencies: [] as number[] };
+  const runner = async () => {
+    while (next < count) {
+      next++;
+      const started = performance.now();
+      try {
+        const response = await fetch(url, init);
+        await response.arrayBuffer();
+        if (response.ok) result.ok++;
+        else {
+          result.failed++;
+          result.errors.push(`status ${response.status}`);
+        }
+      } catch (error) {
+        result.failed++;
+        result.errors.push(String(error));
+      }
+      result.latencies.push(performance.now() - started);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, runner));
+  return result;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}

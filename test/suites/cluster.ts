@@ -1,0 +1,178 @@
+// Cluster: N workers in one reuseport group, steering, supervision, reloads, graceful stop.
+// Each test runs test/fixtures/cluster-app.ts as a child (same runtime) and ends it by pid.
+import { assert, test } from "../_harness.ts";
+import { ClusterChild, listenersOn, load, percentile } from "../_cluster.ts";
+import { rawExchange } from "../_http.ts";
+import { isRoot } from "../_net.ts";
+import { connect, closeFd } from "../../src/net/socket.ts";
+import { allowedCpus, withCpu } from "../../src/os.ts";
+import { ConfigError, serve } from "../../src/index.ts";
+import type { ClusterStats } from "../../src/index.ts";
+
+const accepted = (s: ClusterStats) => s.workers.map((w) => w.counters.accepted);
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+/** One request on a fresh connection (Connection: close), so every request is a new accept. */
+function oneShot(port: number, path = "/"): Promise<string> {
+  return rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+}
+
+async function withCluster(config: Record<string, unknown>, body: (cluster: ClusterChild) => Promise<void>): Promise<void> {
+  const cluster = await ClusterChild.start(config);
+  try {
+    await body(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+for (const workers of [2, 4]) {
+  test(`cluster: ${workers} workers share one port, one listener each, all get load`, () =>
+    withCluster({ workers }, async (cluster) => {
+      assert.equal(listenersOn(cluster.port), workers, "ss -ltn shows one listener per worker");
+      const bodies = await Promise.all(Array.from({ length: 40 * workers }, () => oneShot(cluster.port)));
+      assert.ok(bodies.every((b) => b.includes("v1 ")));
+      const stats = await cluster.statsUntil((s) => s.totals.requests >= 40 * workers);
+      assert.equal(stats.workers.length, workers);
+      assert.equal(stats.totals.requests, 40 * workers);
+      for (const w of stats.workers) assert.ok(w.counters.accepted > 0, `worker ${w.id} got none: ${accepted(stats)}`);
+      assert.ok(stats.balance.coefficientOfVariation >= 0);
+    }), { timeoutMs: 40_000 });
+}
+
+test("cluster: balance cpu sends each client CPU's connections to one worker, evenly", () =>
+  withCluster({ workers: 2, balance: "cpu" }, async (cluster) => {
+    const cpus = allowedCpus().slice(0, 2);
+    const target = { family: "IPv4" as const, address: "127.0.0.1", port: cluster.port };
+    const landed: number[] = [];
+    for (const cpu of cpus) {
+      const before = accepted(await cluster.stats());
+      const fds = withCpu(cpu, () => Array.from({ length: 100 }, () => connect(target)));
+      const after = accepted(await cluster.statsUntil((s) => sum(accepted(s)) >= sum(before) + 100));
+      fds.forEach(closeFd);
+      const delta = after.map((n, i) => n - before[i]);
+      const worker = delta.findIndex((d) => d === 100);
+      assert.ok(worker >= 0, `all 100 connections from cpu ${cpu} on one worker: ${delta}`);
+      landed.push(worker);
+    }
+    assert.notEqual(landed[0], landed[1], "the two CPUs map to different workers");
+    const before = accepted(await cluster.stats());
+    for (let round = 0; round < 20; round++) {
+      const fds = withCpu(cpus[round % 2], () => Array.from({ length: 100 }, () => connect(target)));
+      await cluster.statsUntil((s) => sum(accepted(s)) >= sum(before) + 100 * (round + 1));
+      fds.forEach(closeFd);
+    }
+    const delta = accepted(await cluster.stats()).map((n, i) => n - before[i]);
+    assert.equal(sum(delta), 2000);
+    assert.ok(Math.abs(delta[0] - delta[1]) <= 0.05 * 1000, `within 5%: ${delta}`);
+  }), { timeoutMs: 40_000, skip: isRoot ? (allowedCpus().length < 2 ? "needs 2 CPUs" : false) : "BPF steering needs root" });
+
+test("cluster: least-connections keeps 64 long-lived connections within 1.10 and avoids a stalled worker", () =>
+  withCluster({ workers: 2, balance: "least-connections" }, async (cluster) => {
+    const target = { family: "IPv4" as const, address: "127.0.0.1", port: cluster.port };
+    const fds = Array.from({ length: 64 }, () => connect(target));
+    const stats = await cluster.statsUntil((s) => s.totals.active >= 64);
+    const active = stats.workers.map((w) => w.active);
+    assert.equal(sum(active), 64);
+    assert.ok(Math.max(...active) / Math.min(...active) <= 1.1, `busiest/idlest ${active}`);
+    fds.forEach(closeFd);
+    await cluster.statsUntil((s) => s.totals.active === 0);
+    // Healthy p99 first, then stall one worker and measure new connections again.
+    const healthy = await load(`http://127.0.0.1:${cluster.port}/`, 200, 8, { headers: { connection: "close" } });
+    assert.equal(healthy.failed, 0, healthy.errors.join("; "));
+    const stall = oneShot(cluster.port, "/block?ms=1500");
+    const stalled = await cluster.statsUntil((s) => s.workers.some((w) => w.state === "stalled"));
+    assert.ok(stalled.workers.some((w) => w.state === "stalled"), "the primary sees the stalled worker");
+    const during = await load(`http://127.0.0.1:${cluster.port}/`, 200, 8, { headers: { connection: "close" } });
+    await stall;
+    assert.equal(during.failed, 0, during.errors.join("; "));
+    const p99Healthy = percentile(healthy.latencies, 99);
+    const p99During = percentile(during.latencies, 99);
+    assert.ok(p99During <= Math.max(2 * p99Healthy, p99Healthy + 20), `p99 ${p99During.toFixed(1)} ms while stalled vs ${p99Healthy.toFixed(1)} ms healthy`);
+  }), { timeoutMs: 60_000, skip: isRoot ? false : "BPF steering needs root" });
+
+test("cluster: a killed worker is replaced, only its connections fail, counters stay monotonic", () =>
+  withCluster({ workers: 2 }, async (cluster) => {
+    await Promise.all(Array.from({ length: 40 }, () => oneShot(cluster.port)));
+    const before = await cluster.statsUntil((s) => s.totals.requests >= 40);
+    cluster.command("kill 0");
+    await cluster.line((l) => l.startsWith("killed "));
+    const after = await cluster.statsUntil((s) => s.totals.restarts === 1 && s.workers.every((w) => w.state === "listening"));
+    assert.equal(after.totals.restarts, 1);
+    assert.ok(after.totals.requests >= before.totals.requests, "requests never go backwards");
+    assert.ok(after.totals.accepted >= before.totals.accepted, "accepted never goes backwards");
+    const bodies = await Promise.all(Array.from({ length: 40 }, () => oneShot(cluster.port)));
+    assert.ok(bodies.every((b) => b.includes("v1 ")), "the replacement serves");
+    assert.equal(listenersOn(cluster.port), 2);
+  }), { timeoutMs: 40_000 });
+
+test("cluster: 5 reloads under keep-alive and new-connection load fail no request", () =>
+  withCluster({ workers: 2 }, async (cluster) => {
+    const url = `http://127.0.0.1:${cluster.port}/`;
+    let running = true;
+    const keepAlive = (async () => {
+      const totals = { ok: 0, failed: 0, errors: [] as string[] };
+      while (running) {
+        const r = await load(url, 20, 4);
+        totals.ok += r.ok;
+        totals.failed += r.failed;
+        totals.errors.push(...r.errors);
+      }
+      return totals;
+    })();
+    const fresh = (async () => {
+      let ok = 0;
+      const failures: string[] = [];
+      while (running) {
+        const text = await oneShot(cluster.port).catch((e) => String(e));
+        if (text.startsWith("HTTP/1.1 200")) ok++;
+        else failures.push(text.slice(0, 100));
+      }
+      return { ok, failures };
+    })();
+    for (let i = 0; i < 5; i++) {
+      cluster.command("reload");
+      await cluster.line((l) => l === "reloaded", 20_000);
+    }
+    running = false;
+    const [kept, opened] = await Promise.all([keepAlive, fresh]);
+    assert.equal(kept.failed, 0, kept.errors.slice(0, 5).join("; "));
+    assert.equal(opened.failures.length, 0, opened.failures.slice(0, 5).join("; "));
+    assert.ok(kept.ok > 0 && opened.ok > 0);
+    assert.equal(listenersOn(cluster.port), 2);
+  }), { timeoutMs: 90_000 });
+
+test("cluster: graceful stop lets every accepted request finish", async () => {
+  const cluster = await ClusterChild.start({ workers: 2 });
+  const slow = Array.from({ length: 20 }, () => oneShot(cluster.port, "/slow?ms=400"));
+  await cluster.statsUntil((s) => s.totals.requests >= 20);
+  const code = await cluster.stop();
+  const bodies = await Promise.all(slow);
+  // The primary printed "finished" (its graceful stop completed) before exiting. Deno's
+  // node:child_process reports a child that handled SIGTERM and exited 0 as (null, SIGTERM).
+  await cluster.line((l) => l === "finished");
+  assert.ok(code === 0 || code === null, `exit code ${code}`);
+  assert.equal(bodies.filter((b) => b.startsWith("HTTP/1.1 200") && b.includes("v1 ")).length, 20);
+}, { timeoutMs: 40_000 });
+
+test("cluster: a crash loop gives up with a clear message and a non-zero exit", async () => {
+  const cluster = await ClusterChild.start({ workers: 1, balance: "hash", restartsMax: 2 });
+  for (let i = 0; i < 3; i++) {
+    await oneShot(cluster.port, "/crash").catch(() => "");
+    if (i < 2) await cluster.statsUntil((s) => s.totals.restarts === i + 1 && s.workers[0].state === "listening", 15_000);
+  }
+  const code = await cluster.exited;
+  assert.notEqual(code, 0);
+  assert.match(cluster.stderr, /crashed 3 times within \d+ ms .*giving up/);
+}, { timeoutMs: 60_000 });
+
+test("cluster: invalid options fail before anything starts", () => {
+  const fetch = () => new Response("x");
+  // deno-lint-ignore no-explicit-any
+  const bad = (options: any, pattern: RegExp) => assert.throws(() => serve(options), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+  bad({ fetch, port: 0, workers: 0 }, /workers must be a positive integer or "auto", got 0/);
+  bad({ fetch, port: 0, workers: "lots" }, /workers must be a positive integer or "auto", got "lots"/);
+  bad({ fetch, port: 0, workers: 2, balance: "random" }, /balance must be "hash", "cpu", "least-connections"/);
+  bad({ fetch, port: 0, workers: 2, mode: "fiber" }, /mode must be "thread" or "process"/);
+  bad({ fetch, port: 0, workers: 2, colour: 1 }, /colour is not a serve\(\) option/);
+});
