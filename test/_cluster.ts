@@ -15,6 +15,7 @@ export class ClusterChild {
   exitCode: number | null = null;
   exited: Promise<number | null>;
   port = 0;
+  metricsUrl: string | null = null;
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding("utf8");
@@ -47,7 +48,9 @@ export class ClusterChild {
     });
     const cluster = new ClusterChild(child);
     const ready = await cluster.line((l) => l.startsWith("ready "), 20_000);
-    cluster.port = Number(ready.split(" ")[1]);
+    const [, port, metrics] = ready.split(" ");
+    cluster.port = Number(port);
+    cluster.metricsUrl = metrics === "-" ? null : metrics;
     return cluster;
   }
 

@@ -122,7 +122,7 @@ export class ClusterServer {
   private steering: SteeringSetup | null = null;
   private reservation: Listener;
   private stopping = false;
-  private metricsServer: { stop(): Promise<void> } | null = null;
+  private metricsServer: { stop(): Promise<void>; port: number } | null = null;
   private readonly signalHandlers: [string, () => void][] = [];
   /** least-connections: slots whose worker looks stalled and carries the load penalty. */
   private readonly penalized = new Set<number>();
@@ -374,6 +374,11 @@ export class ClusterServer {
 
   shutdown(): Promise<void> {
     return this.stop({ graceful: true });
+  }
+
+  /** The Prometheus endpoint (metrics option), e.g. http://127.0.0.1:9090/metrics. */
+  get metricsUrl(): string | null {
+    return this.metricsServer ? `http://127.0.0.1:${this.metricsServer.port}/metrics` : null;
   }
 
   get addr(): { hostname: string; port: number; transport: "tcp" } {

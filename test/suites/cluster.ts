@@ -8,6 +8,13 @@ import { connect, closeFd } from "../../src/net/socket.ts";
 import { allowedCpus, withCpu } from "../../src/os.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { runtimeName } from "../_runtime.ts";
+
+const CLI = fileURLToPath(new URL("../../bin/reuseport.mjs", import.meta.url));
+const APP = fileURLToPath(new URL("../../examples/app.ts", import.meta.url));
 
 const accepted = (s: ClusterStats) => s.workers.map((w) => w.counters.accepted);
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
@@ -176,3 +183,95 @@ test("cluster: invalid options fail before anything starts", () => {
   bad({ fetch, port: 0, workers: 2, mode: "fiber" }, /mode must be "thread" or "process"/);
   bad({ fetch, port: 0, workers: 2, colour: 1 }, /colour is not a serve\(\) option/);
 });
+
+test("cluster: Prometheus exposition with per-worker labels", () =>
+  withCluster({ workers: 2, metrics: { port: 0 } }, async (cluster) => {
+    await Promise.all(Array.from({ length: 20 }, () => oneShot(cluster.port)));
+    await cluster.statsUntil((s) => s.totals.requests >= 20);
+    const response = await fetch(cluster.metricsUrl!);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    assert.match(text, /^# TYPE reuseport_requests_total counter$/m);
+    const perWorker = [...text.matchAll(/^reuseport_requests_total\{worker="(\d)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+    assert.equal(perWorker.length, 2);
+    assert.equal(sum(perWorker), 20);
+    assert.match(text, /^reuseport_balance_cv [\d.e-]+$/m);
+  }), { timeoutMs: 30_000 });
+
+test("cluster: a second instance on the same port takes over from SIGTERM with no failed request", async () => {
+  const first = await ClusterChild.start({ workers: 2, version: "old" });
+  let second: ClusterChild | null = null;
+  try {
+    let running = true;
+    const failures: string[] = [];
+    const seen = new Set<string>();
+    const traffic = (async () => {
+      while (running) {
+        const text = await oneShot(first.port).catch((e) => String(e));
+        if (!text.startsWith("HTTP/1.1 200")) failures.push(text.slice(0, 100));
+        else seen.add(text.includes("new ") ? "new" : "old");
+      }
+    })();
+    second = await ClusterChild.start({ workers: 2, port: first.port, version: "new" });
+    assert.equal(listenersOn(first.port), 4, "both instances in one group");
+    await first.stop();
+    await second.statsUntil((s) => s.totals.requests >= 20);
+    running = false;
+    await traffic;
+    assert.deepEqual(failures, []);
+    assert.ok(seen.has("new"), "the new instance served");
+    assert.equal(listenersOn(first.port), 2);
+  } finally {
+    await first.stop();
+    await second?.stop();
+  }
+}, { timeoutMs: 60_000 });
+
+test("cluster: workers in the other mode (Bun processes, Deno threads)", async () => {
+  const mode = runtimeName === "bun" ? "process" : "thread";
+  await withCluster({ workers: 2, mode }, async (cluster) => {
+    assert.equal(listenersOn(cluster.port), 2);
+    await Promise.all(Array.from({ length: 40 }, () => oneShot(cluster.port)));
+    const stats = await cluster.statsUntil((s) => s.totals.requests >= 40);
+    const pids = new Set(stats.workers.map((w) => w.pid));
+    assert.equal(pids.size, mode === "process" ? 2 : 1, `pids ${[...pids]}`);
+    for (const w of stats.workers) assert.ok(w.counters.accepted > 0);
+  });
+}, { timeoutMs: 40_000 });
+
+test("cli: reuseport serve app.ts runs the module's default export with N workers", async () => {
+  const child = spawn("node", [CLI, "serve", APP, "--port", "0", "--workers", "2", "--hostname", "127.0.0.1"], {
+    env: { ...process.env, REUSEPORT_RUNTIME: runtimeName, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+      child.stdout!.on("data", (chunk) => {
+        out += chunk;
+        const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`cli exited ${code}: ${out}`)));
+    });
+    assert.equal(listenersOn(port), 2);
+    const body = await (await fetch(`http://127.0.0.1:${port}/hello/cli`)).json();
+    assert.equal(body.hello, "cli");
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  }
+}, { timeoutMs: 40_000 });
+
+test("cli: bad arguments get a clear error and exit 2", () => {
+  const result = spawnSync("node", [CLI, "serve", APP, "--workers", "lots"], {
+    env: { ...process.env, REUSEPORT_RUNTIME: runtimeName, NO_COLOR: "1" },
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /--workers must be a non-negative integer, got "lots"/);
+}, { timeoutMs: 30_000 });

@@ -4,5 +4,7 @@ import "./net.ts";
 import "./http-server.ts";
 import "./http-limits.ts";
 import "./http-parser.ts";
+import "./http-chunked.ts";
+import "./http-response.ts";
 import "./privileges.ts";
 import "./cluster.ts";

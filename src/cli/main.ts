@@ -1,0 +1,101 @@
+#!/usr/bin/env -S bun
+// The `reuseport` command. `reuseport serve app.ts` loads a module whose default export is
+// `{ fetch }` (as `deno serve` and `bun` do) and serves it with N workers; every worker re-runs
+// this file with the same arguments, so the same serve() call becomes a worker there.
+import process from "node:process";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ConfigError, serve } from "../index.ts";
+import type { Options } from "../serve.ts";
+import { currentWorkerContext } from "../cluster/worker.ts";
+import { doctor } from "./doctor.ts";
+
+const USAGE = `usage: reuseport serve <module> [options]
+       reuseport doctor
+
+serve options:
+  --port <n>            port (default $PORT or 3000; 0 picks a free one)
+  --hostname <ip>       address to bind (default 0.0.0.0)
+  --workers <n|auto>    workers in the port's reuseport group (default auto)
+  --balance <how>       hash | cpu | least-connections (default hash)
+  --mode <where>        thread | process (default: Bun threads, Deno processes)
+  --metrics-port <n>    serve Prometheus /metrics from the primary on this port
+
+The module's default export is { fetch } (a Hono app works as is), optionally with serve()
+options such as port or limits; flags override them.`;
+
+const FLAGS: Record<string, keyof Options | "metricsPort"> = {
+  "--port": "port", "--hostname": "hostname", "--workers": "workers", "--balance": "balance", "--mode": "mode",
+  "--metrics-port": "metricsPort",
+};
+
+const MODULE_OPTIONS = [
+  "port", "hostname", "error", "onError", "onListen", "limits", "idleTimeout", "maxRequestBodySize", "backlog",
+  "ipv6Only", "development", "workers", "balance", "mode", "metrics", "restartsMax", "restartWindowMs", "stopTimeoutMs",
+] as const;
+
+export function parseServeArgs(args: string[]): { module: string; flags: Record<string, string> } {
+  let module: string | undefined;
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const [name, inline] = arg.startsWith("--") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    if (name in FLAGS) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new ConfigError(name, "needs a value");
+      flags[FLAGS[name]] = value;
+    } else if (name.startsWith("-")) throw new ConfigError(name, "is not a reuseport serve option");
+    else if (module === undefined) module = arg;
+    else throw new ConfigError(arg, "is an extra argument; serve takes one module");
+  }
+  if (module === undefined) throw new ConfigError("module", "is missing: reuseport serve <module>");
+  return { module, flags };
+}
+
+function integerFlag(name: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`--${name}`, `must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+async function serveCommand(args: string[]): Promise<void> {
+  const { module, flags } = parseServeArgs(args);
+  const loaded = await import(pathToFileURL(resolve(module)).href);
+  const app = loaded.default;
+  if (!app || typeof app.fetch !== "function") {
+    throw new ConfigError("module", `${module} must export default { fetch } (got ${app === undefined ? "no default export" : typeof app})`);
+  }
+  // Take serve() options from the export (Bun's `export default { port, fetch }`), nothing else:
+  // a Hono app also carries get/post/route methods.
+  const options: Options = { workers: "auto", fetch: app.fetch.bind(app) };
+  for (const key of MODULE_OPTIONS) if (app[key] !== undefined) (options as Record<string, unknown>)[key] = app[key];
+  if (flags.port !== undefined) options.port = integerFlag("port", flags.port);
+  if (flags.hostname !== undefined) options.hostname = flags.hostname;
+  if (flags.workers !== undefined) options.workers = flags.workers === "auto" ? "auto" : integerFlag("workers", flags.workers);
+  if (flags.balance !== undefined) options.balance = flags.balance as Options["balance"];
+  if (flags.mode !== undefined) options.mode = flags.mode as Options["mode"];
+  if (flags.metricsPort !== undefined) options.metrics = { port: integerFlag("metrics-port", flags.metricsPort) };
+  const server = serve(options);
+  if (currentWorkerContext() === null && "listening" in server) {
+    await server.listening;
+    console.log(`reuseport: ${server.workerCount} workers (${server.mode}s, balance ${JSON.stringify(server.balance)}) on ${server.url}`);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === "serve") return serveCommand(rest);
+  if (command === "doctor") return doctor();
+  if (command === "--help" || command === "-h" || command === undefined) {
+    console.log(USAGE);
+    return;
+  }
+  throw new ConfigError(command, `is not a command\n\n${USAGE}`);
+}
+
+// A thread worker re-runs this file as a Worker module, where import.meta.main is false.
+if (import.meta.main || currentWorkerContext() !== null) {
+  main(process.argv.slice(2)).catch((error) => {
+    console.error(`reuseport: ${error instanceof Error ? error.message : error}`);
+    process.exit(2);
+  });
+}
