@@ -18,7 +18,7 @@ const server = serve({
   },
 });
 
-if ("listening" in server) {
+if (server.role === "primary") {
   await server.listening;
   console.log(`reuseport: ${server.workerCount} workers (${server.mode}s) on ${server.url} (primary pid ${process.pid}); metrics on ${server.metricsUrl}`);
 }

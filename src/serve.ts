@@ -10,10 +10,16 @@ export type Options = ServeOptions & ClusterOptions;
 
 const CLUSTER_KEYS = ["balance", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals", "metrics"] as const;
 
-export function serve(options: Options): Server | ClusterServer;
-export function serve(handler: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer;
-export function serve(options: Options, handler: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer;
-export function serve(first: Options | NonNullable<ServeOptions["fetch"]>, second?: NonNullable<ServeOptions["fetch"]>): Server | ClusterServer {
+type Handler = NonNullable<ServeOptions["fetch"]>;
+type Clustered = Options & ({ workers: number | "auto" } | { balance: ClusterOptions["balance"] });
+
+/** With workers (or cluster options): a ClusterServer in the primary, and in each worker (which
+ * re-runs the module) that worker's Server; `server.role` tells them apart. */
+export function serve(options: Clustered, handler?: Handler): ClusterServer | Server;
+/** Without workers: one engine on this thread. */
+export function serve(options: Options, handler?: Handler): Server;
+export function serve(handler: Handler): Server;
+export function serve(first: Options | Handler, second?: Handler): Server | ClusterServer {
   const options: Options = typeof first === "function" ? { fetch: first } : { ...first };
   if (second !== undefined) {
     if (typeof second !== "function") throw new ConfigError("handler", "must be a function");

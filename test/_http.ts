@@ -6,7 +6,7 @@ import { serve, type Server, type ServeOptions } from "../src/index.ts";
 export type Fetch = NonNullable<ServeOptions["fetch"]>;
 
 export function startServer(fetch: Fetch, options: Omit<ServeOptions, "fetch"> = {}): Server {
-  return serve({ hostname: "127.0.0.1", port: 0, fetch, ...options });
+  return serve({ hostname: "127.0.0.1", port: 0, fetch, ...options }) as Server;
 }
 
 /** Runs body with a fresh server and always stops it (not gracefully) afterwards. */

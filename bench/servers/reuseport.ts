@@ -19,3 +19,5 @@ if (exitAfter > 0) {
     process.exit(0);
   }, exitAfter * 1000);
 }
+
+export {}; // a module, so its top-level names stay its own

@@ -74,8 +74,8 @@ async function serveCommand(args: string[]): Promise<void> {
   if (flags.balance !== undefined) options.balance = flags.balance as Options["balance"];
   if (flags.mode !== undefined) options.mode = flags.mode as Options["mode"];
   if (flags.metricsPort !== undefined) options.metrics = { port: integerFlag("metrics-port", flags.metricsPort) };
-  const server = serve(options);
-  if (currentWorkerContext() === null && "listening" in server) {
+  const server = serve(options as Options & { workers: number | "auto" });
+  if (server.role === "primary") {
     await server.listening;
     console.log(`reuseport: ${server.workerCount} workers (${server.mode}s, balance ${JSON.stringify(server.balance)}) on ${server.url}`);
   }

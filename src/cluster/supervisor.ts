@@ -98,6 +98,7 @@ function enableRequestMigration(): "on" | "unavailable" {
 }
 
 export class ClusterServer {
+  readonly role = "primary" as const;
   readonly hostname: string;
   readonly port: number;
   readonly url: URL;

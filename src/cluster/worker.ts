@@ -85,7 +85,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     slot[F.heartbeatMs] = Date.now();
     heartbeat = setInterval(() => (slot[F.heartbeatMs] = Date.now()), HEARTBEAT_MS);
   }
-  const server = new Server(engine, listener);
+  const server = new Server(engine, listener, "worker");
 
   let stopping = false;
   const finish = () => {

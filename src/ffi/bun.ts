@@ -82,7 +82,7 @@ function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): Worker
     env: { ...process.env, [CONTEXT_ENV]: JSON.stringify(context) },
     stdio: ["ignore", "inherit", "inherit"],
   });
-  const exited = child.exited.then(() => ({ code: child.signalCode ? null : child.exitCode, signal: child.signalCode ?? null }));
+  const exited = child.exited.then(() => ({ code: child.signalCode ? null : child.exitCode, signal: child.signalCode ? String(child.signalCode) : null }));
   return { mode, pid: child.pid, exited, kill: () => child.kill("SIGKILL") };
 }
 

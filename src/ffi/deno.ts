@@ -3,7 +3,33 @@
 import type { SymbolSpec, Tag } from "./symbols.ts";
 import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
-const TYPES: Record<Tag, Deno.NativeType | "void"> = {
+/** The part of the Deno namespace this loader uses, typed here so the file also checks under
+ * tsc (tsup's declaration build), which has no Deno lib. */
+interface DenoApi {
+  dlopen(path: string, symbols: Record<string, ForeignFunction>): { symbols: Record<string, unknown> };
+  UnsafePointerView: { getArrayBuffer(pointer: unknown, byteLength: number): ArrayBuffer };
+  openSync(path: string, options: { read: boolean }): { read(buffer: Uint8Array): Promise<number | null>; close(): void };
+  permissions: { querySync(descriptor: { name: string }): { state: string } };
+  Command: new (command: string, options: {
+    args: string[]; env: Record<string, string>; stdin: "null"; stdout: "inherit"; stderr: "inherit";
+  }) => { spawn(): { pid: number; status: Promise<{ code: number; signal: string | null }>; kill(signal: string): void } };
+  env: { get(name: string): string | undefined };
+  execPath(): string;
+  exit(code: number): never;
+  readonly mainModule: string;
+  readonly pid: number;
+}
+
+interface ForeignFunction {
+  name: string;
+  parameters: string[];
+  result: string;
+  nonblocking: boolean;
+}
+
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+const TYPES: Record<Tag, string> = {
   i32: "i32",
   u32: "u32",
   buf: "buffer",
@@ -12,12 +38,12 @@ const TYPES: Record<Tag, Deno.NativeType | "void"> = {
 };
 
 export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
-  const definitions: Record<string, Deno.ForeignFunction> = {};
+  const definitions: Record<string, ForeignFunction> = {};
   for (const [name, spec] of Object.entries(table)) {
     definitions[name] = {
       name: spec.native ?? name,
-      parameters: spec.args.map((tag) => TYPES[tag] as Deno.NativeType),
-      result: TYPES[spec.ret] as Deno.NativeResultType,
+      parameters: spec.args.map((tag) => TYPES[tag]),
+      result: TYPES[spec.ret],
       nonblocking: spec.nonblocking ?? false,
     };
   }
@@ -27,7 +53,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     lib: library.symbols as unknown as NativeLib,
     hasAsyncWait: true,
     viewNative: (pointer: NativePointer, byteLength: number) =>
-      Deno.UnsafePointerView.getArrayBuffer(pointer as Deno.PointerObject, byteLength),
+      Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
     openWakeReader,
     staticBody,
     mainModule: Deno.mainModule,
@@ -91,7 +117,7 @@ const PERMISSIONS = ["read", "write", "net", "env", "run", "ffi", "sys", "import
 
 /** The permission flags this process runs with, so a worker process gets the same ones. */
 function permissionFlags(): string[] {
-  const granted = PERMISSIONS.filter((name) => Deno.permissions.querySync({ name } as Deno.PermissionDescriptor).state === "granted");
+  const granted = PERMISSIONS.filter((name) => Deno.permissions.querySync({ name }).state === "granted");
   if (granted.length === PERMISSIONS.length) return ["--allow-all"];
   return granted.map((name) => `--allow-${name}`);
 }

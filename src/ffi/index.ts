@@ -6,7 +6,7 @@ import process from "node:process";
 import { ABI_VERSION, LAYOUT, symbols } from "./symbols.ts";
 import type { Runtime } from "./types.ts";
 
-export type { NativeLib, NativePointer, Runtime, WakeReader } from "./types.ts";
+export type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 declare const Bun: unknown;
 

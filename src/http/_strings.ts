@@ -115,3 +115,44 @@ export class InternTable {
     return text;
   }
 }
+
+/** The Buffer methods SpanSnapshot uses: native memcmp and memcpy, no allocation per call. */
+interface NativeBytes {
+  compare(target: Uint8Array, targetStart: number, targetEnd: number, sourceStart: number, sourceEnd: number): number;
+  copy(target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number): number;
+}
+
+/**
+ * A copy of the first `length` bytes of a span, kept to prove later that the span still holds them.
+ * Compares and copies natively; keeps one Buffer view of the last source, like Latin1Decoder.
+ */
+export class SpanSnapshot {
+  length = 0;
+  private readonly saved: Uint8Array;
+  private source: Uint8Array | null = null;
+  private view: NativeBytes = Buffer.alloc(0) as unknown as NativeBytes;
+
+  constructor(capacity: number) {
+    this.saved = new Uint8Array(capacity);
+  }
+
+  /** True when buf[start, start + length) equals the saved bytes. */
+  matches(buf: Uint8Array, start: number): boolean {
+    if (this.length === 0) return true;
+    return this.viewOf(buf).compare(this.saved, 0, this.length, start, start + this.length) === 0;
+  }
+
+  /** Extends the copy to buf[start, start + length); the first this.length bytes are already saved. */
+  extend(buf: Uint8Array, start: number, length: number): void {
+    if (length > this.length) this.viewOf(buf).copy(this.saved, this.length, start + this.length, start + length);
+    this.length = length;
+  }
+
+  private viewOf(buf: Uint8Array): NativeBytes {
+    if (buf !== this.source) {
+      this.source = buf;
+      this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) as unknown as NativeBytes;
+    }
+    return this.view;
+  }
+}

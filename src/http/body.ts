@@ -35,7 +35,7 @@ export class RequestBody {
           this.sink.onCancel();
         },
       },
-      { highWaterMark: BODY_QUEUE_BYTES_MAX, size: (chunk) => chunk.byteLength },
+      { highWaterMark: BODY_QUEUE_BYTES_MAX, size: (chunk) => chunk?.byteLength ?? 0 },
     );
   }
 

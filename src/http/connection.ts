@@ -158,14 +158,9 @@ export class Connection {
     }
     const keepAlive = parser.keepAlive && !engine.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
-    const request = new LazyRequest({
-      method: parser.method,
-      origin: parser.host ? `http://${parser.host}` : engine.origin,
-      target: parser.target,
-      headers: parser.headers.slice(0, 2 * parser.headerCount),
-      body,
-    });
-    engine.requestOwners.set(request, this);
+    const request = new LazyRequest(
+      parser.method, parser.host, engine.origin, parser.target, parser.headers.slice(0, 2 * parser.headerCount), body, this,
+    );
     this.sender.begin(parser.method === "HEAD", parser.versionMinor);
     engine.invoke(this, request as unknown as Request);
   }
@@ -329,3 +324,4 @@ export class Connection {
     this.engine.release(this);
   }
 }
+

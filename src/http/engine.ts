@@ -9,6 +9,7 @@ import { PollLoop } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
 import type { Limits } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
+import { requestOwner } from "./request.ts";
 import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 const LISTENER_TOKEN = 0xffff_fff0;
@@ -70,7 +71,19 @@ export class Engine {
   /** Bytes of writeBuffer filled by the connection being processed; 0 between passes. */
   writeLength = 0;
   readonly stats: EngineStats;
-  readonly requestOwners = new WeakMap<object, Connection>();
+  /** The connection a request came from (server.requestIP): the request carries it, no map per request. */
+  readonly requestOwners = {
+    get(request: unknown): Connection | undefined {
+      const owner = requestOwner(request);
+      return owner instanceof Connection ? owner : undefined;
+    },
+  };
+  /**
+   * Date.now() read once per event batch (0 outside one): deadlines and the Date header of the batch's
+   * responses use it instead of reading the clock per request. Work outside a batch (async handlers,
+   * timers) reads the clock itself, so a stale value never reaches a deadline.
+   */
+  batchNow = 0;
   readonly origin: string;
   stopping = false;
   /** Called for every connection that ends (least-connections steering counts them down). */
@@ -113,6 +126,15 @@ export class Engine {
   }
 
   private onEvents(count: number, events: Uint32Array): void {
+    this.batchNow = Date.now();
+    try {
+      this.dispatchEvents(count, events);
+    } finally {
+      this.batchNow = 0;
+    }
+  }
+
+  private dispatchEvents(count: number, events: Uint32Array): void {
     for (let i = 0; i < count; i++) {
       const mask = events[2 * i];
       const token = events[2 * i + 1];
@@ -241,7 +263,7 @@ export class Engine {
 
   setDeadline(conn: Connection, kind: Deadline, afterMs: number): void {
     conn.deadlineKind = kind;
-    conn.deadline = Date.now() + afterMs;
+    conn.deadline = (this.batchNow || Date.now()) + afterMs;
     if (this.sweepTimer === null) {
       this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
       // deno-lint-ignore no-explicit-any

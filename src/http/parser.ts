@@ -2,7 +2,7 @@
 // and framing decisions out. No FFI, no sockets, no allocation per call beyond the strings it returns.
 // Every strictness decision is listed in docs/http-parsing.md.
 import { FieldKind, fieldKindOf, HeadFields } from "./_head-fields.ts";
-import { hashStep, InternTable, Latin1Decoder } from "./_strings.ts";
+import { hashStep, InternTable, Latin1Decoder, SpanSnapshot } from "./_strings.ts";
 import { COLON, CR, FIELD_VALUE, HOST, HTAB, LF, SP, TARGET, TOKEN } from "./_tables.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
 
@@ -86,19 +86,18 @@ export class HeadParser {
   private resumeBuf: Uint8Array | null = null;
   private resumeStart = -1;
   /**
-   * Copy of buf[resumeStart, resumeStart + savedBytes): the bytes the resume state was derived from. The
+   * Copy of buf[resumeStart, resumeOffset): the bytes the resume state was derived from. The
    * server reads every connection into one shared buffer at offset 0, so "same buf and start" alone does
    * not mean "same bytes": another connection's head may have been read there since our Incomplete.
    */
-  private readonly savedPrefix: Uint8Array;
-  private savedBytes = 0;
+  private readonly savedPrefix: SpanSnapshot;
 
   constructor(limits: HeadLimits = DEFAULT_HEAD_LIMITS) {
     if (!(limits.maxHeaderBytes > 0) || !(limits.maxHeaderCount >= 0)) throw new RangeError("invalid HeadLimits");
     this.maxHeaderBytes = limits.maxHeaderBytes;
     this.maxHeaderCount = limits.maxHeaderCount;
     this.headers = new Array<string>(2 * limits.maxHeaderCount).fill("");
-    this.savedPrefix = new Uint8Array(limits.maxHeaderBytes);
+    this.savedPrefix = new SpanSnapshot(limits.maxHeaderBytes);
     this.names = new InternTable(NAME_SLOT_COUNT, NAME_KEY_BYTES_MAX, this.decoder, fieldKindOf);
     this.methods = new InternTable(METHOD_SLOT_COUNT, METHOD_KEY_BYTES_MAX, this.decoder, () => 0);
     this.values = new InternTable(VALUE_SLOT_COUNT, VALUE_KEY_BYTES_MAX, this.decoder, () => 0);
@@ -118,7 +117,7 @@ export class HeadParser {
    * connection's head), the parser starts over, so forgetting reset() cannot mix two heads.
    */
   parse(buf: Uint8Array, start: number, end: number): ParseStatus {
-    if (buf !== this.resumeBuf || start !== this.resumeStart || end < this.resumeOffset || !this.prefixUnchanged(buf)) {
+    if (buf !== this.resumeBuf || start !== this.resumeStart || end < this.resumeOffset || !this.savedPrefix.matches(buf, start)) {
       this.begin(buf, start);
     }
     const limit = end - start > this.maxHeaderBytes ? start + this.maxHeaderBytes : end;
@@ -144,27 +143,11 @@ export class HeadParser {
     }
   }
 
-  /** True when the bytes the resume state came from are still in place (O(resumed bytes), a plain compare). */
-  private prefixUnchanged(buf: Uint8Array): boolean {
-    const saved = this.savedPrefix;
-    const base = this.resumeStart;
-    for (let i = 0; i < this.savedBytes; i++) if (buf[base + i] !== saved[i]) return false;
-    return true;
-  }
-
-  /** Before returning Incomplete: extend the saved copy to every byte the resume state now depends on. */
-  private savePrefix(buf: Uint8Array): void {
-    const base = this.resumeStart;
-    const bytes = this.resumeOffset - base;
-    for (let i = this.savedBytes; i < bytes; i++) this.savedPrefix[i] = buf[base + i]!;
-    this.savedBytes = bytes;
-  }
-
   private begin(buf: Uint8Array, start: number): void {
     this.resumeBuf = buf;
     this.resumeStart = start;
     this.resumeOffset = start;
-    this.savedBytes = 0;
+    this.savedPrefix.length = 0;
     this.phase = Phase.LeadingLines;
     this.method = "";
     this.target = "";
@@ -188,7 +171,7 @@ export class HeadParser {
   private stop(result: number, end: number, limit: number): ParseStatus {
     if (result === FAILED) return ParseStatus.Error;
     if (limit < end) return this.fail("HEADERS_TOO_LARGE", limit);
-    this.savePrefix(this.resumeBuf!);
+    this.savedPrefix.extend(this.resumeBuf!, this.resumeStart, this.resumeOffset - this.resumeStart);
     return ParseStatus.Incomplete;
   }
 

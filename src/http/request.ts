@@ -5,35 +5,49 @@
 // Bun's ~1.3 us per call (docs/event-loop.md), more than the rest of a small request.
 
 const REAL = Symbol("reuseport.request");
-
-export interface RequestSource {
-  method: string;
-  /** Scheme + authority, e.g. "http://localhost:8080". */
-  origin: string;
-  /** The request-target as sent (origin-form "/a?b" or absolute-form). */
-  target: string;
-  /** Flat [name, value, name, value, ...] as parsed. */
-  headers: string[];
-  body: ReadableStream<Uint8Array> | null;
-}
+/** The connection a request arrived on (server.requestIP reads it; see requestOwner). */
+const OWNER = Symbol("reuseport.request.owner");
 
 export class LazyRequest {
-  #source: RequestSource;
+  // Flat fields, no source object per request. #host: the Host header (the URL's authority), or null
+  // for #defaultOrigin (the listener's). The URL string is built on first access.
+  #method: string;
+  #target: string;
+  #host: string | null;
+  #defaultOrigin: string;
+  #flatHeaders: string[];
+  #body: ReadableStream<Uint8Array> | null;
   #url: string | null = null;
   #headers: Headers | null = null;
   [REAL]: Request | null = null;
+  [OWNER]: unknown;
 
-  constructor(source: RequestSource) {
-    this.#source = source;
+  constructor(
+    method: string,
+    host: string | null,
+    defaultOrigin: string,
+    target: string,
+    headers: string[],
+    body: ReadableStream<Uint8Array> | null,
+    owner: unknown = null,
+  ) {
+    this.#method = method;
+    this.#host = host;
+    this.#defaultOrigin = defaultOrigin;
+    this.#target = target;
+    this.#flatHeaders = headers;
+    this.#body = body;
+    this[OWNER] = owner;
   }
 
   get method(): string {
-    return this.#source.method;
+    return this.#method;
   }
 
   get url(): string {
     if (this.#url === null) {
-      const { origin, target } = this.#source;
+      const origin = this.#host ? `http://${this.#host}` : this.#defaultOrigin;
+      const target = this.#target;
       this.#url = target.charCodeAt(0) === 47 /* / */ ? origin + target : target === "*" ? origin + "/" : target;
     }
     return this.#url;
@@ -42,7 +56,7 @@ export class LazyRequest {
   get headers(): Headers {
     if (this[REAL]) return this[REAL].headers;
     if (this.#headers === null) {
-      const flat = this.#source.headers;
+      const flat = this.#flatHeaders;
       const headers = new Headers();
       for (let i = 0; i < flat.length; i += 2) headers.append(flat[i], flat[i + 1]);
       this.#headers = headers;
@@ -51,17 +65,17 @@ export class LazyRequest {
   }
 
   get body(): ReadableStream<Uint8Array> | null {
-    return this[REAL] ? this[REAL].body : this.#source.body;
+    return this[REAL] ? this[REAL].body : this.#body;
   }
 
   get bodyUsed(): boolean {
-    return this[REAL] ? this[REAL].bodyUsed : (this.#source.body?.locked ?? false);
+    return this[REAL] ? this[REAL].bodyUsed : (this.#body?.locked ?? false);
   }
 
   /** The native Request, built once; from then on everything delegates to it. */
   toRequest(): Request {
     if (this[REAL] === null) {
-      const body = this.#source.body;
+      const body = this.#body;
       const init: RequestInit & { duplex?: "half" } = { method: this.method, headers: this.headers };
       if (body) {
         init.body = body;
@@ -104,4 +118,10 @@ Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
 /** The native Request behind a handler's argument (for APIs that insist on one). */
 export function toNativeRequest(request: Request): Request {
   return request instanceof LazyRequest ? request.toRequest() : request;
+}
+
+/** The owner a LazyRequest was made with (its Connection), or undefined for any other value. */
+export function requestOwner(request: unknown): unknown {
+  if (typeof request !== "object" || request === null) return undefined;
+  return (request as { [OWNER]?: unknown })[OWNER] ?? undefined;
 }

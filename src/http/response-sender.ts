@@ -41,9 +41,47 @@ export class ResponseSender {
       void this.sendStream(response);
       return;
     }
-    const bytes = body === null ? EMPTY : typeof body === "string" ? encodeString(body) : body;
-    if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+    if (typeof body === "string") this.sendText(response, body);
+    else {
+      const bytes = body === null ? EMPTY : body;
+      if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+    }
     this.finish();
+  }
+
+  /**
+   * A string body, encoded as UTF-8 straight into the batch (no Uint8Array per response): a short
+   * ASCII string is copied code unit by code unit behind the head; a longer one is encoded into a
+   * scratch area first (its byte length goes into the head); only a huge one is encoded on its own.
+   */
+  private sendText(response: Response, text: string): void {
+    const length = text.length;
+    if (length <= SHORT_TEXT_MAX && isAscii(text)) {
+      if (this.writeHead(response, length) === BodyMode.ContentLength) this.appendAscii(text);
+      return;
+    }
+    if (length * 3 <= textScratch.byteLength) {
+      const written = encoder.encodeInto(text, textScratch).written;
+      // The head is written into the batch buffer, never into textScratch, so the bytes stay put.
+      if (this.writeHead(response, written) === BodyMode.ContentLength) this.append(textScratch.subarray(0, written));
+      return;
+    }
+    const bytes = encoder.encode(text);
+    if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+  }
+
+  /** append() for a string whose code units are all < 0x80 (so one byte each). */
+  private appendAscii(text: string): void {
+    const engine = this.conn.engine;
+    const out = engine.writeBuffer;
+    const start = engine.writeLength;
+    const length = text.length;
+    if (length > out.byteLength - start) {
+      this.append(encoder.encode(text));
+      return;
+    }
+    for (let i = 0; i < length; i++) out[start + i] = text.charCodeAt(i);
+    engine.writeLength = start + length;
   }
 
   /** A protocol-level error answer (the connection closes after it). */
@@ -81,19 +119,20 @@ export class ResponseSender {
   private writeHead(response: Response, bodyLength: number): BodyMode {
     this.fillHead(response.status, response.statusText || null, bodyLength);
     const list = this.headerList;
-    response.headers.forEach((value, name) => {
-      list.push(name, value);
-    });
+    headerSink = list;
+    response.headers.forEach(collectHeader);
+    headerSink = NO_SINK;
     this.head.headerCount = list.length >> 1;
     return this.encodeHead();
   }
 
   private encodeHead(): BodyMode {
     const engine = this.conn.engine;
-    let end = headWriter.write(engine.writeBuffer, engine.writeLength, this.head);
+    const nowMs = engine.batchNow || undefined; // the batch's clock for the Date header
+    let end = headWriter.write(engine.writeBuffer, engine.writeLength, this.head, nowMs);
     if (end < 0) {
       this.flush();
-      end = headWriter.write(engine.writeBuffer, 0, this.head);
+      end = headWriter.write(engine.writeBuffer, 0, this.head, nowMs);
       if (end < 0) throw new RangeError("response head is larger than the write buffer");
     }
     engine.writeLength = end;
@@ -270,8 +309,21 @@ export class ResponseSender {
   }
 }
 
-function encodeString(text: string): Uint8Array {
-  return encoder.encode(text);
+/** Strings up to this length are checked for ASCII and copied by a loop (cheaper than a native encode call). */
+const SHORT_TEXT_MAX = 256;
+/** encodeInto target for longer strings (UTF-8 needs at most 3 bytes per UTF-16 code unit). */
+const textScratch = new Uint8Array(64 * 1024);
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+// response.headers.forEach's callback, allocated once: it appends to the list writeHead points it at.
+const NO_SINK: string[] = [];
+let headerSink: string[] = NO_SINK;
+function collectHeader(value: string, name: string): void {
+  headerSink.push(name, value);
 }
 
 function toBytes(chunk: unknown): Uint8Array {

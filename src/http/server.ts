@@ -58,13 +58,18 @@ export interface StopOptions {
 }
 
 export class Server {
+  /** "single" for a lone engine, "worker" inside a cluster worker (ClusterServer is "primary"). */
+  readonly role: "single" | "worker";
+  /** Resolved: a Server listens once constructed (a ClusterServer's resolves later). */
+  readonly listening: Promise<void> = Promise.resolve();
   readonly hostname: string;
   readonly port: number;
   readonly url: URL;
   readonly finished: Promise<void>;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly engine: Engine, private readonly listener: Listener) {
+  constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single") {
+    this.role = role;
     const { address } = listener;
     this.hostname = address.address;
     this.port = address.port;

@@ -10,6 +10,13 @@ import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD } from "./constants.ts";
 export const POLL_EVENTS_MAX = 1024;
 /** Drain rounds per wake before yielding to timers and promises. */
 const DRAIN_ROUNDS_MAX = 64;
+/**
+ * Empty epoll_wait(0) results tolerated after a busy round before the wake thread is re-armed: each one
+ * yields a setImmediate turn (promises, timers) and polls again. Under keep-alive load the next requests
+ * usually arrive within that turn, which saves the wake-thread -> runtime -> JS hand-off; idle, a wake
+ * costs at most this many extra polls.
+ */
+const IDLE_SPINS_MAX = 2;
 
 export type EventHandler = (count: number, events: Uint32Array) => void;
 
@@ -22,6 +29,8 @@ export class PollLoop {
   private handler: EventHandler | null = null;
   private stopped = false;
   private drainScheduled = false;
+  /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
+  private idleSpins = 0;
 
   constructor(readonly eventsMax = POLL_EVENTS_MAX) {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
@@ -72,9 +81,17 @@ export class PollLoop {
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.wait(0);
       if (count === 0) {
+        if (this.idleSpins < IDLE_SPINS_MAX) {
+          this.idleSpins++;
+          this.drainScheduled = true;
+          setImmediate(this.drain);
+          return;
+        }
+        this.idleSpins = 0;
         lib.rp_poller_arm(this.handle);
         return;
       }
+      this.idleSpins = 0;
       this.handler!(count, this.events);
       if (this.stopped) return;
     }

@@ -96,7 +96,7 @@ test("streaming: 50 MB upload and download never hold more than a few MB in flig
   const block = new Uint8Array(64 * 1024).fill(97);
   await withServer(async (request) => {
     if (new URL(request.url).pathname === "/upload") {
-      for await (const chunk of request.body!) {
+      for await (const chunk of request.body! as unknown as AsyncIterable<Uint8Array>) {
         consumed += chunk.byteLength;
         track();
       }
@@ -124,7 +124,7 @@ test("streaming: 50 MB upload and download never hold more than a few MB in flig
     assert.ok(inFlightMax < 16 * MB, `upload had ${(inFlightMax / MB).toFixed(1)} MB in flight`);
     produced = consumed = inFlightMax = 0;
     const down = await fetch(`${base}/download`);
-    for await (const chunk of down.body!) {
+    for await (const chunk of down.body! as unknown as AsyncIterable<Uint8Array>) {
       consumed += chunk.byteLength;
       track();
     }
