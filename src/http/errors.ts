@@ -9,7 +9,7 @@ interface HttpErrorInfo {
 export const HTTP_ERRORS = {
   // Request line.
   INVALID_METHOD: { status: 400, reason: "Invalid character in method" },
-  INVALID_URL: { status: 400, reason: "Invalid character in request target" },
+  INVALID_URL: { status: 400, reason: "Invalid character or form of request target" },
   INVALID_VERSION: { status: 400, reason: "Malformed HTTP version" },
   VERSION_NOT_SUPPORTED: { status: 505, reason: "Only HTTP/1.0 and HTTP/1.1 are supported" },
   // Line structure.

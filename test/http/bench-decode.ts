@@ -54,7 +54,7 @@ for (const [name, fn] of Object.entries(B)) {
     const t0 = performance.now();
     for (let k = 0; k < iters; k++) for (let j = 0; j < spans.length; j += 2) sink += fn(buf, spans[j]!, spans[j + 1]!).length;
     const ns = ((performance.now() - t0) * 1e6) / (iters * (spans.length / 2));
-    if (round === 2) console.log(`${name.padEnd(12)} ${ns.toFixed(1)} ns/span`);
+    if (round === 2) console.log(`${name.padEnd(16)} ${ns.toFixed(1)} ns/span`);
   }
 }
 if (sink === 42) console.log(sink);
