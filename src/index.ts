@@ -14,4 +14,5 @@ export { Listener, type ListenOptions } from "./net/listener.ts";
 export { attachSteering, detachSteering, type Steering } from "./net/steering.ts";
 export { Assembler, constantProgram, cpuProgram, loadProgram } from "./net/bpf.ts";
 export { DatagramBatch } from "./udp/batch.ts";
+export { kernelDrops, serveUdp, UdpServer, type UdpServeOptions, type UdpStats } from "./udp/server.ts";
 export { allowedCpus, currentCpu, getFileLimit, pinToCpu, raiseFileLimit } from "./os.ts";

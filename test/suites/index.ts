@@ -8,3 +8,4 @@ import "./http-chunked.ts";
 import "./http-response.ts";
 import "./privileges.ts";
 import "./cluster.ts";
+import "./udp.ts";
