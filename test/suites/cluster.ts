@@ -98,6 +98,14 @@ test("cluster: least-connections keeps 64 long-lived connections within 1.10 and
     assert.ok(p99During <= Math.max(2 * p99Healthy, p99Healthy + 20), `p99 ${p99During.toFixed(1)} ms while stalled vs ${p99Healthy.toFixed(1)} ms healthy`);
   }), { timeoutMs: 60_000, skip: isRoot ? false : "BPF steering needs root" });
 
+test("cluster: a custom eBPF program decides which worker gets each connection", () =>
+  withCluster({ workers: 2, balance: "program-zero" }, async (cluster) => {
+    await Promise.all(Array.from({ length: 40 }, () => oneShot(cluster.port)));
+    const stats = await cluster.statsUntil((s) => s.totals.requests >= 40);
+    const counts = accepted(stats).sort((a, b) => a - b);
+    assert.deepEqual(counts, [0, 40], "every connection on one worker");
+  }), { timeoutMs: 30_000, skip: isRoot ? false : "BPF steering needs root" });
+
 test("cluster: a killed worker is replaced, only its connections fail, counters stay monotonic", () =>
   withCluster({ workers: 2 }, async (cluster) => {
     await Promise.all(Array.from({ length: 40 }, () => oneShot(cluster.port)));
@@ -137,9 +145,13 @@ test("cluster: 5 reloads under keep-alive and new-connection load fail no reques
       }
       return { ok, failures };
     })();
+    let previous = await cluster.stats();
     for (let i = 0; i < 5; i++) {
       cluster.command("reload");
       await cluster.line((l) => l === "reloaded", 20_000);
+      const now = await cluster.stats();
+      assert.ok(now.totals.requests >= previous.totals.requests && now.totals.accepted >= previous.totals.accepted, "a scrape never goes backwards");
+      previous = now;
     }
     running = false;
     const [kept, opened] = await Promise.all([keepAlive, fresh]);
