@@ -4,7 +4,8 @@
  */
 export { serve, type Options } from "./serve.ts";
 export { Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
-export { type ClusterOptions, ClusterServer, type ClusterStats, CrashLoopError, type WorkerStats } from "./cluster/supervisor.ts";
+export { type ClusterOptions, ClusterServer, CrashLoopError } from "./cluster/supervisor.ts";
+export type { ClusterStats, WorkerStats } from "./cluster/cluster-stats.ts";
 export { exposition as prometheusExposition } from "./cluster/metrics.ts";
 export type { Limits } from "./http/limits.ts";
 export { LIMITS_DEFAULT } from "./http/limits.ts";

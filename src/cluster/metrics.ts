@@ -2,7 +2,7 @@
 // served by the primary on its own port: scrapes never touch the workers' request path.
 import { serveSingle } from "../http/server.ts";
 import { COUNTER_NAMES, type CounterName } from "./shared-stats.ts";
-import type { ClusterStats } from "./supervisor.ts";
+import type { ClusterStats } from "./cluster-stats.ts";
 
 const HELP: Record<CounterName, string> = {
   accepted: "Connections accepted",

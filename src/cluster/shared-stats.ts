@@ -1,13 +1,14 @@
 // Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
 // worker (threads and processes alike). Each worker instance owns one slot and is its only
-// writer; the primary only reads. Layout version 2: a 64-byte header {version, slots, fd bitmap
-// bytes}, slots of 32 f64, then one bitmap of open connection fds per slot (for thread workers:
-// a dead thread's fds are the process's, and the primary closes them).
+// writer, except the fields marked below, which only the primary writes. Layout version 3: a
+// 64-byte header {version, slots, fd bitmap bytes}, slots of 32 f64, one retired record (32 f64)
+// per worker id holding what exited generations counted, then one bitmap of open connection fds
+// per slot (for thread workers: a dead thread's fds are the process's; the primary closes them).
 import { unlinkSync } from "node:fs";
 import { lib, runtime } from "../ffi/index.ts";
 import { errnoName, SyscallError } from "../ffi/errno.ts";
 
-export const STATS_VERSION = 2;
+export const STATS_VERSION = 3;
 const HEADER_FIELDS = 8;
 export const SLOT_FIELDS = 32;
 
@@ -37,6 +38,13 @@ export const F = {
   /** For thread workers: fds the primary closes if the thread dies without closing them. */
   listenerFd: 20,
   pollerHandle: 21,
+  // Written by the primary only:
+  /** In a retired record: crashes of this worker id that were replaced. */
+  restarts: 22,
+  /** 1 while the primary sees this slot's worker stalled (least-connections). */
+  stalled: 23,
+  /** 1 for the slot of the worker currently serving its id (0 for one that is retiring). */
+  current: 24,
 } as const;
 
 export const HEARTBEAT_MS = 10;
@@ -66,13 +74,13 @@ export class SharedStats {
     private readonly pointer: unknown,
   ) {
     const buffer = runtime.viewNative(pointer as never, bytes);
-    const fieldsBytes = (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8;
+    const fieldsBytes = (HEADER_FIELDS + 2 * slotCount * SLOT_FIELDS) * 8;
     this.fields = new Float64Array(buffer, 0, fieldsBytes / 8);
     this.bitmaps = new Uint8Array(buffer, fieldsBytes, slotCount * fdBitmapBytes);
   }
 
   static bytesFor(slotCount: number, fdBitmapBytes: number): number {
-    return (HEADER_FIELDS + slotCount * SLOT_FIELDS) * 8 + slotCount * fdBitmapBytes;
+    return (HEADER_FIELDS + 2 * slotCount * SLOT_FIELDS) * 8 + slotCount * fdBitmapBytes;
   }
 
   /** Maps (creating when absent) the stats file; the primary creates, workers attach. */
@@ -101,6 +109,13 @@ export class SharedStats {
   slot(index: number): Float64Array {
     if (!Number.isInteger(index) || index < 0 || index >= this.slotCount) throw new RangeError(`stats slot ${index} out of range`);
     const start = HEADER_FIELDS + index * SLOT_FIELDS;
+    return this.fields.subarray(start, start + SLOT_FIELDS);
+  }
+
+  /** What the exited generations of worker `id` counted (the primary folds slots in here). */
+  retired(id: number): Float64Array {
+    if (!Number.isInteger(id) || id < 0 || id >= this.slotCount) throw new RangeError(`worker id ${id} out of range`);
+    const start = HEADER_FIELDS + (this.slotCount + id) * SLOT_FIELDS;
     return this.fields.subarray(start, start + SLOT_FIELDS);
   }
 

@@ -13,7 +13,8 @@ import { Listener } from "../net/listener.ts";
 import { allowedCpus, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
-import { COUNTER_NAMES, type CounterName, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
+import { COUNTER_NAMES, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
+import { type ClusterStats, collectStats } from "./cluster-stats.ts";
 import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
@@ -29,40 +30,30 @@ export interface ClusterOptions {
   stopTimeoutMs?: number;
   /** Handle SIGTERM/SIGINT (graceful stop) and SIGHUP (reload) in the primary (default true). */
   signals?: boolean;
-  /** Prometheus exposition: { port } serves /metrics from the primary on its own port. */
-  metrics?: { port: number; hostname?: string };
+  /** Prometheus exposition: { port } serves /metrics from the primary on its own port;
+   * { path } makes every worker answer that path on the server's own port. */
+  metrics?: { port?: number; hostname?: string; path?: string };
 }
 
-export interface WorkerStats {
-  id: number;
-  pid: number;
-  threadId: number;
-  cpu: number;
-  state: "starting" | "listening" | "stalled" | "retiring" | "exited";
-  restarts: number;
-  active: number;
-  counters: Record<CounterName, number>;
-}
-
-export interface ClusterStats {
-  workers: WorkerStats[];
-  totals: Record<CounterName | "active" | "restarts", number>;
-  /** Connections accepted per worker: coefficient of variation and max |x - mean| / mean. */
-  balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
-}
-
-const STATES = ["free", "starting", "listening", "retiring", "exited"] as const;
 const BACKOFF_MS_MIN = 100;
 const BACKOFF_MS_MAX = 5_000;
 const IDLE_GRACE_MS = 250;
 /** A heartbeat older than this marks a worker stalled (least-connections steers around it). */
 const STALL_MS = 50;
 const STALL_PENALTY = 1 << 24;
-/** The seed guide's alert threshold on per-worker imbalance. */
-export const BALANCE_ALERT = 0.15;
 
 export class CrashLoopError extends Error {
   override readonly name = "CrashLoopError";
+}
+
+function checkMetrics(metrics: ClusterOptions["metrics"]): void {
+  if (metrics === undefined) return;
+  if (typeof metrics !== "object" || metrics === null) throw new ConfigError("metrics", "must be { port } or { path }");
+  const { port, path } = metrics;
+  if (port === undefined && path === undefined) throw new ConfigError("metrics", "needs a port or a path");
+  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
+    throw new ConfigError("metrics.path", `must start with "/", got ${JSON.stringify(path)}`);
+  }
 }
 
 export function resolveWorkerCount(workers: unknown): number {
@@ -114,8 +105,6 @@ export class ClusterServer {
   private readonly members = new Map<number, Member>(); // by slot
   private readonly current = new Map<number, Member>(); // by worker id
   private readonly crashTimes = new Map<number, number[]>();
-  private readonly restarts = new Map<number, number>();
-  private readonly retiredTotals = new Map<number, Record<CounterName, number>>();
   private readonly generations = new Map<number, number>();
   private readonly freeSlots: number[];
   private readonly shared: SharedStats;
@@ -136,6 +125,7 @@ export class ClusterServer {
     this.mode = options.mode ?? runtime.defaultWorkerMode;
     if (this.mode !== "thread" && this.mode !== "process") throw new ConfigError("mode", `must be "thread" or "process", got ${JSON.stringify(this.mode)}`);
     this.balance = checkBalance(options.balance);
+    checkMetrics(options.metrics);
     if (options.unix !== undefined || options.path !== undefined) throw new ConfigError("workers", "greater than 1 needs a TCP port, not a unix socket");
     // A bound, non-listening SO_REUSEPORT socket reserves the port (port 0 gets its number now)
     // without taking connections: only listening sockets join the kernel's lookup.
@@ -173,7 +163,9 @@ export class ClusterServer {
   private async start(controlPath: string): Promise<void> {
     this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), (slot) => this.onDisconnect(slot));
     if (this.options.signals !== false) this.installSignals();
-    if (this.options.metrics) this.metricsServer = startMetrics(this.options.metrics, () => this.stats());
+    if (this.options.metrics?.port !== undefined) {
+      this.metricsServer = startMetrics({ port: this.options.metrics.port, hostname: this.options.metrics.hostname }, () => this.stats());
+    }
     if (this.steering?.kind === "least-connections") this.watchStalls(new LoadCounters(this.steering.loadFd, this.workerCount));
     await Promise.all(Array.from({ length: this.workerCount }, (_, id) => this.spawn(id).listening));
   }
@@ -192,9 +184,11 @@ export class ClusterServer {
         const stalled = beat > 0 && now - beat > STALL_MS;
         if (stalled && !this.penalized.has(member.slot)) {
           this.penalized.add(member.slot);
+          this.shared.slot(member.slot)[F.stalled] = 1;
           load.set(member.id, load.get(member.id) + STALL_PENALTY);
         } else if (!stalled && this.penalized.has(member.slot)) {
           this.penalized.delete(member.slot);
+          this.shared.slot(member.slot)[F.stalled] = 0;
           load.set(member.id, load.get(member.id) - STALL_PENALTY);
         }
       }
@@ -219,6 +213,8 @@ export class ClusterServer {
       statsPath: this.shared.path,
       slotCount: this.shared.slotCount,
       fdBitmapBytes: this.shared.fdBitmapBytes,
+      workerCount: this.workerCount,
+      metricsPath: this.options.metrics?.path ?? null,
       cpu: this.balance === "cpu" && this.steering ? cpus[id % cpus.length] : null,
       steering: this.steering,
       sameProcess: this.mode === "thread",
@@ -233,6 +229,9 @@ export class ClusterServer {
     listening.catch(() => {}); // a failed start is handled by onExit
     const member: Member = { id, slot, generation, handle, state: "starting", listening, resolveListening, rejectListening };
     this.members.set(slot, member);
+    const previous = this.current.get(id);
+    if (previous) this.shared.slot(previous.slot)[F.current] = 0;
+    this.shared.slot(slot)[F.current] = 1;
     this.current.set(id, member);
     handle.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     return member;
@@ -303,7 +302,7 @@ export class ClusterServer {
       void this.stop({ graceful: false }).finally(() => process.exit(1));
       return;
     }
-    this.restarts.set(member.id, (this.restarts.get(member.id) ?? 0) + 1);
+    this.shared.retired(member.id)[F.restarts]++;
     const delay = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_MIN * 2 ** (times.length - 1));
     console.error(`reuseport: worker ${member.id} exited (${how}); restarting in ${delay} ms`);
     setTimeout(() => {
@@ -316,9 +315,8 @@ export class ClusterServer {
     const fields = this.shared.slot(slot);
     if (fields[F.state] === SlotState.Free) return;
     const id = fields[F.workerId];
-    const totals = this.retiredTotals.get(id) ?? Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
-    for (const name of COUNTER_NAMES) totals[name] += fields[F[name]];
-    this.retiredTotals.set(id, totals);
+    const retired = this.shared.retired(id);
+    for (const name of COUNTER_NAMES) retired[F[name]] += fields[F[name]];
     fields.fill(0); // state Free
   }
 
@@ -396,36 +394,7 @@ export class ClusterServer {
 
   /** Per-worker counters (live slots plus retired generations), totals and balance. */
   stats(): ClusterStats {
-    const byId = new Map<number, WorkerStats>();
-    for (let id = 0; id < this.workerCount; id++) {
-      const retired = this.retiredTotals.get(id);
-      byId.set(id, {
-        id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: this.restarts.get(id) ?? 0, active: 0,
-        counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired?.[n] ?? 0])) as Record<CounterName, number>,
-      });
-    }
-    for (let slot = 0; slot < this.shared.slotCount; slot++) {
-      const fields = this.shared.slot(slot);
-      if (fields[F.state] === SlotState.Free) continue;
-      const worker = byId.get(fields[F.workerId]);
-      if (!worker) continue;
-      for (const name of COUNTER_NAMES) worker.counters[name] += fields[F[name]];
-      worker.active += fields[F.active];
-      if (this.current.get(worker.id)?.slot === slot) {
-        worker.pid = fields[F.pid];
-        worker.threadId = fields[F.threadId];
-        worker.cpu = fields[F.cpu];
-        worker.state = this.penalized.has(slot) ? "stalled" : STATES[fields[F.state]] as WorkerStats["state"];
-      }
-    }
-    const workers = [...byId.values()];
-    const totals = Object.fromEntries([...COUNTER_NAMES, "active", "restarts"].map((n) => [n, 0])) as ClusterStats["totals"];
-    for (const w of workers) {
-      for (const name of COUNTER_NAMES) totals[name] += w.counters[name];
-      totals.active += w.active;
-      totals.restarts += w.restarts;
-    }
-    return { workers, totals, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
+    return collectStats(this.shared, this.workerCount);
   }
 
   private installSignals(): void {
@@ -438,14 +407,4 @@ export class ClusterServer {
       this.signalHandlers.push([signal, handler]);
     }
   }
-}
-
-/** Coefficient of variation and the largest relative deviation from the mean. */
-export function balanceOf(values: number[]): ClusterStats["balance"] {
-  const mean = values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
-  if (mean === 0) return { coefficientOfVariation: 0, maxDeviation: 0, alert: false };
-  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
-  const coefficientOfVariation = Math.sqrt(variance) / mean;
-  const maxDeviation = Math.max(...values.map((v) => Math.abs(v - mean) / mean));
-  return { coefficientOfVariation, maxDeviation, alert: maxDeviation > BALANCE_ALERT };
 }

@@ -7,7 +7,10 @@ import { lib, runtime } from "../ffi/index.ts";
 import { check } from "../ffi/errno.ts";
 import { Listener } from "../net/listener.ts";
 import { pinToCpu } from "../os.ts";
-import { Engine } from "../http/engine.ts";
+import { Engine, type Handler } from "../http/engine.ts";
+import { requestTarget } from "../http/request.ts";
+import { collectStats } from "./cluster-stats.ts";
+import { exposition } from "./metrics.ts";
 import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
 import { ControlClient, type ToWorker } from "./control.ts";
 import { F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
@@ -25,6 +28,9 @@ export interface WorkerContext {
   statsPath: string;
   slotCount: number;
   fdBitmapBytes: number;
+  workerCount: number;
+  /** Serve the cluster's Prometheus exposition at this path in every worker, or null. */
+  metricsPath: string | null;
   /** Pin this worker's thread to this CPU (balance "cpu"), or null. */
   cpu: number | null;
   /** Steering fds in the primary (a process worker copies them with pidfd_getfd). */
@@ -45,12 +51,23 @@ function localSteering(context: WorkerContext): SteeringSetup | null {
   return { ...setup, sockarrayFd: copy(setup.sockarrayFd), programFd: copy(setup.programFd), loadFd: copy(setup.loadFd) };
 }
 
+/** Answers GET <path> with the cluster's exposition before the user's handler sees it. */
+function withMetrics(fetch: Handler, path: string, render: () => string): Handler {
+  const headers = { "content-type": "text/plain; version=0.0.4; charset=utf-8" };
+  return (request, info) => {
+    const target = requestTarget(request);
+    if (target === path || target.startsWith(path + "?")) return new Response(render(), { headers });
+    return fetch(request, info);
+  };
+}
+
 /** Runs this worker's engine; returns a Server for the code that called serve(). */
 export function startWorker(options: ServeOptions, context: WorkerContext): Server {
-  const { fetch, error, limits } = normalizeOptions({ ...options, workers: undefined, port: context.port });
+  const normalized = normalizeOptions({ ...options, workers: undefined, port: context.port });
+  const { error, limits } = normalized;
   const stats = SharedStats.map(context.statsPath, context.slotCount, context.fdBitmapBytes);
-  const slot = stats.slot(context.slot);
-  slot.fill(0);
+  const workerCount = context.workerCount;
+  const slot = stats.slot(context.slot); // zeroed by the primary when it handed the slot out
   slot[F.state] = SlotState.Starting;
   slot[F.workerId] = context.id;
   slot[F.generation] = context.generation;
@@ -71,6 +88,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   });
   const steering = localSteering(context);
   if (steering) joinSteering(steering, context.id, listener.fd);
+  const fetch = context.metricsPath === null ? normalized.fetch : withMetrics(normalized.fetch, context.metricsPath, () => exposition(collectStats(stats, workerCount)));
   const engine = new Engine(listener, limits, fetch, error, slot);
   slot[F.listenerFd] = listener.fd;
   slot[F.pollerHandle] = engine.loop.handle;

@@ -44,6 +44,11 @@ export class LazyRequest {
     return this.#method;
   }
 
+  /** Not part of Request: the raw request-target (see requestTarget()). */
+  get target(): string {
+    return this.#target;
+  }
+
   get url(): string {
     if (this.#url === null) {
       const origin = this.#host ? `http://${this.#host}` : this.#defaultOrigin;
@@ -114,6 +119,13 @@ for (const name of getters) {
 }
 Object.defineProperty(LazyRequest.prototype, Symbol.toStringTag, { value: "Request", configurable: true });
 Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
+
+/** The request-target as sent ("/path?query"), without building a URL for our own requests. */
+export function requestTarget(request: Request): string {
+  if (request instanceof LazyRequest) return request.target;
+  const url = new URL(request.url);
+  return url.pathname + url.search;
+}
 
 /** The native Request behind a handler's argument (for APIs that insist on one). */
 export function toNativeRequest(request: Request): Request {

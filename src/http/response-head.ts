@@ -44,6 +44,10 @@ const CHUNKED_LINE = "Transfer-Encoding: chunked\r\n";
 const CLOSE_LINE = "Connection: close\r\n";
 const KEEP_ALIVE_LINE = "Connection: keep-alive\r\n";
 const STATUS_LINE_CACHE_SIZE = 600;
+/** Header positions whose last validated "name: value\r\n" bytes are kept (see writeUserHeaders). */
+const FIELD_CACHE_SLOTS = 16;
+/** Longer lines are not cached. */
+const FIELD_CACHE_LINE_MAX = 256;
 
 export class ResponseHeadWriter {
   /** Outputs of the last write: how to send the body, and whether the connection stays open afterwards. */
@@ -55,6 +59,12 @@ export class ResponseHeadWriter {
   private userDate = false;
   private userClose = false;
   private userContentLength = "";
+  // Per header position: the last name and value seen there, and once the same pair came twice in a row,
+  // its validated bytes. A handler that answers with the same header set every time then costs a copy per
+  // field instead of a validating loop; a value that changes per response costs two reference stores.
+  private readonly cachedNames: string[] = new Array<string>(FIELD_CACHE_SLOTS).fill("");
+  private readonly cachedValues: string[] = new Array<string>(FIELD_CACHE_SLOTS).fill("");
+  private readonly cachedLines: (Uint8Array | null)[] = new Array<Uint8Array | null>(FIELD_CACHE_SLOTS).fill(null);
 
   /**
    * Writes the head at out[offset] and returns the offset after its final CRLF, or -1 when `out` is too small.
@@ -119,6 +129,25 @@ export class ResponseHeadWriter {
         checkFieldValue(value);
         continue;
       }
+      const slot = i >> 1;
+      let repeated = false;
+      if (field === UserField.Pass && slot < FIELD_CACHE_SLOTS) {
+        if (name === this.cachedNames[slot] && value === this.cachedValues[slot]) {
+          const line = this.cachedLines[slot];
+          if (line !== null) {
+            const end = writeBytes(out, next, line); // validated when it was cached
+            if (end < 0) return checkRemaining(headers, i, input.headerCount);
+            next = end;
+            continue;
+          }
+          repeated = true;
+        } else {
+          this.cachedNames[slot] = name;
+          this.cachedValues[slot] = value;
+          this.cachedLines[slot] = null;
+        }
+      }
+      const lineStart = next;
       next = writeFieldName(out, next, name);
       if (next < 0 || next + 2 > out.length) return checkRemaining(headers, i, input.headerCount);
       out[next++] = 0x3a;
@@ -127,6 +156,7 @@ export class ResponseHeadWriter {
       if (next < 0 || next + 2 > out.length) return checkRemaining(headers, i, input.headerCount);
       out[next++] = 0x0d;
       out[next++] = 0x0a;
+      if (repeated && next - lineStart <= FIELD_CACHE_LINE_MAX) this.cachedLines[slot] = out.slice(lineStart, next);
     }
     return next;
   }

@@ -95,7 +95,9 @@ test("cluster: least-connections keeps 64 long-lived connections within 1.10 and
     assert.equal(during.failed, 0, during.errors.join("; "));
     const p99Healthy = percentile(healthy.latencies, 99);
     const p99During = percentile(during.latencies, 99);
-    assert.ok(p99During <= Math.max(2 * p99Healthy, p99Healthy + 20), `p99 ${p99During.toFixed(1)} ms while stalled vs ${p99Healthy.toFixed(1)} ms healthy`);
+    // 2x the healthy p99, with a 50 ms floor for a shared machine's scheduling noise: a request
+    // sent to the stalled worker would wait out the whole 1.5 s stall.
+    assert.ok(p99During <= Math.max(2 * p99Healthy, p99Healthy + 50), `p99 ${p99During.toFixed(1)} ms while stalled vs ${p99Healthy.toFixed(1)} ms healthy`);
   }), { timeoutMs: 60_000, skip: isRoot ? false : "BPF steering needs root" });
 
 test("cluster: a custom eBPF program decides which worker gets each connection", () =>
@@ -287,3 +289,14 @@ test("cli: bad arguments get a clear error and exit 2", () => {
   assert.equal(result.status, 2);
   assert.match(result.stderr, /--workers must be a non-negative integer, got "lots"/);
 }, { timeoutMs: 30_000 });
+
+test("cluster: metrics at a path are answered by every worker on the server's port", () =>
+  withCluster({ workers: 2, metrics: { path: "/metrics" } }, async (cluster) => {
+    await Promise.all(Array.from({ length: 20 }, () => oneShot(cluster.port)));
+    await cluster.statsUntil((s) => s.totals.requests >= 20);
+    const text = await (await fetch(`http://127.0.0.1:${cluster.port}/metrics`)).text();
+    const perWorker = [...text.matchAll(/^reuseport_requests_total\{worker="(\d)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+    assert.equal(perWorker.length, 2);
+    assert.ok(sum(perWorker) >= 20, text);
+    assert.match(await oneShot(cluster.port, "/other"), /v1 /, "other paths reach the handler");
+  }), { timeoutMs: 30_000 });

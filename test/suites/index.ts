@@ -9,3 +9,4 @@ import "./http-response.ts";
 import "./privileges.ts";
 import "./cluster.ts";
 import "./udp.ts";
+import "./http-perf-regressions.ts";

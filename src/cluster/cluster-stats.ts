@@ -1,0 +1,68 @@
+// The cluster's statistics, computed from shared memory alone (live slots + retired records),
+// so the primary (stats(), metrics port) and any worker (metrics path) give the same answer.
+import { COUNTER_NAMES, type CounterName, F, type SharedStats, SlotState } from "./shared-stats.ts";
+
+export interface WorkerStats {
+  id: number;
+  pid: number;
+  threadId: number;
+  cpu: number;
+  state: "starting" | "listening" | "stalled" | "retiring" | "exited";
+  restarts: number;
+  active: number;
+  counters: Record<CounterName, number>;
+}
+
+export interface ClusterStats {
+  workers: WorkerStats[];
+  totals: Record<CounterName | "active" | "restarts", number>;
+  /** Connections accepted per worker: coefficient of variation and max |x - mean| / mean. */
+  balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
+}
+
+const STATES = ["exited", "starting", "listening", "retiring", "exited"] as const;
+/** The seed guide's alert threshold on per-worker imbalance. */
+export const BALANCE_ALERT = 0.15;
+
+/** Per-worker counters (retired generations plus live slots), totals and balance. */
+export function collectStats(shared: SharedStats, workerCount: number): ClusterStats {
+  const workers: WorkerStats[] = [];
+  for (let id = 0; id < workerCount; id++) {
+    const retired = shared.retired(id);
+    workers.push({
+      id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: retired[F.restarts], active: 0,
+      counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired[F[n]]])) as Record<CounterName, number>,
+    });
+  }
+  for (let slot = 0; slot < shared.slotCount; slot++) {
+    const fields = shared.slot(slot);
+    if (fields[F.state] === SlotState.Free) continue;
+    const worker = workers[fields[F.workerId]];
+    if (!worker) continue;
+    for (const name of COUNTER_NAMES) worker.counters[name] += fields[F[name]];
+    worker.active += fields[F.active];
+    if (fields[F.current] === 1) {
+      worker.pid = fields[F.pid];
+      worker.threadId = fields[F.threadId];
+      worker.cpu = fields[F.cpu];
+      worker.state = fields[F.stalled] === 1 ? "stalled" : STATES[fields[F.state]] ?? "exited";
+    }
+  }
+  const totals = Object.fromEntries([...COUNTER_NAMES, "active", "restarts"].map((n) => [n, 0])) as ClusterStats["totals"];
+  for (const w of workers) {
+    for (const name of COUNTER_NAMES) totals[name] += w.counters[name];
+    totals.active += w.active;
+    totals.restarts += w.restarts;
+  }
+  return { workers, totals, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
+}
+
+/** Coefficient of variation and the largest relative deviation from the mean. */
+export function balanceOf(values: number[]): ClusterStats["balance"] {
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
+  if (mean === 0) return { coefficientOfVariation: 0, maxDeviation: 0, alert: false };
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  const coefficientOfVariation = Math.sqrt(variance) / mean;
+  const maxDeviation = Math.max(...values.map((v) => Math.abs(v - mean) / mean));
+  return { coefficientOfVariation, maxDeviation, alert: maxDeviation > BALANCE_ALERT };
+}

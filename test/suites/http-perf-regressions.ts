@@ -1,0 +1,192 @@
+// Behaviours the hot-path optimisations of 2026-11-25 (docs/benchmarks.md) must keep: requestIP without a
+// per-request map, string bodies encoded straight into the write buffer, the header-line cache of the
+// response head writer, and the batch clock (Date header, deadlines).
+import { assert, test } from "../_harness.ts";
+import { RawClient, rawExchange, startServer, statusOf, withServer } from "../_http.ts";
+import { ResponseHeadWriter, type ResponseHeadInput } from "../../src/http/response-head.ts";
+
+const utf8 = new TextEncoder();
+
+/** The body of the one response in `text` (latin1 as read), checked against its Content-Length. */
+function bodyOf(text: string): string {
+  const split = text.indexOf("\r\n\r\n");
+  assert.ok(split > 0, JSON.stringify(text.slice(0, 200)));
+  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(text.slice(0, split + 2))?.[1]);
+  const body = text.slice(split + 4);
+  assert.equal(body.length, length, "Content-Length is the byte length");
+  return body;
+}
+
+test("perf-regressions: requestIP finds the connection from the request; foreign objects get null", async () => {
+  const seen: unknown[] = [];
+  const server = startServer((request) => {
+    seen.push(server.requestIP(request));
+    seen.push(server.requestIP(new Request("http://x/")));
+    seen.push(server.requestIP({} as Request));
+    seen.push(server.requestIP(null as unknown as Request));
+    return new Response("ok");
+  });
+  try {
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      await client.until(() => client.responses() === 2);
+    } finally {
+      client.close();
+    }
+    assert.equal(seen.length, 8);
+    const first = seen[0] as { address: string; family: string; port: number };
+    assert.equal(first.address, "127.0.0.1");
+    assert.equal(first.family, "IPv4");
+    assert.ok(first.port > 0);
+    assert.deepEqual(seen[4], first, "both requests of one connection report it");
+    for (const i of [1, 2, 3, 5, 6, 7]) assert.equal(seen[i], null);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("perf-regressions: requestIP still works after the handler awaited", async () => {
+  let ip: unknown = null;
+  const server = startServer(async (request) => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    ip = server.requestIP(request);
+    return new Response("ok");
+  });
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/`);
+    assert.equal(await response.text(), "ok");
+    assert.equal((ip as { address: string }).address, "127.0.0.1");
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("perf-regressions: string bodies of every shape get the right bytes and Content-Length", async () => {
+  const bodies = [
+    "", "Hello", "x".repeat(256), "y".repeat(257), "héllo wörld", "€ and 𝄞", "lone \ud800 surrogate", "\u007f\u0080",
+    "ascii then é".padStart(300, "a"), "z".repeat(30_000), "€".repeat(30_000), "a".repeat(70_000) + "é",
+  ];
+  await withServer((request) => new Response(bodies[Number(new URL(request.url).searchParams.get("i"))]), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      for (let i = 0; i < bodies.length; i++) {
+        const before = client.bytes.length;
+        await client.write(`GET /?i=${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        const expected = utf8.encode(bodies[i]);
+        // Content-Length where the body is known at once; Bun hands a long string over as a stream of
+        // several chunks, which the engine sends chunked (as before these changes).
+        const parse = (): Uint8Array | null => {
+          const bytes = client.bytes.subarray(before);
+          const split = bytes.indexOf("\r\n\r\n");
+          if (split < 0) return null;
+          const head = bytes.subarray(0, split).toString("latin1");
+          assert.equal(statusOf(head), 200);
+          const rest = bytes.subarray(split + 4);
+          const length = /\r\ncontent-length: (\d+)(\r\n|$)/i.exec(head)?.[1];
+          if (length !== undefined) {
+            assert.equal(Number(length), expected.length, `Content-Length of body ${i}`);
+            return rest.length >= expected.length ? new Uint8Array(rest) : null;
+          }
+          assert.match(head, /\r\ntransfer-encoding: chunked(\r\n|$)/i, `framing of body ${i}`);
+          const parts: Uint8Array[] = [];
+          for (let at = 0; ;) {
+            const eol = rest.indexOf("\r\n", at);
+            if (eol < 0) return null;
+            const size = parseInt(rest.subarray(at, eol).toString("latin1"), 16);
+            if (size === 0) return rest.length >= eol + 4 ? new Uint8Array(Buffer.concat(parts)) : null;
+            if (rest.length < eol + 2 + size + 2) return null;
+            parts.push(rest.subarray(eol + 2, eol + 2 + size));
+            at = eol + 2 + size + 2;
+          }
+        };
+        await client.until(() => parse() !== null);
+        assert.deepEqual(parse(), expected, `body ${i}`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+
+test("perf-regressions: HEAD of a string body sends its Content-Length and no body", () =>
+  withServer(() => new Response("héllo"), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      const text = await client.until(() => client.responses() === 2 && client.text.endsWith("h\xc3\xa9llo"));
+      const [headAnswer, getAnswer] = text.split(/(?=HTTP\/1\.1 )/);
+      assert.match(headAnswer, /\r\ncontent-length: 6\r\n/i);
+      assert.ok(headAnswer.endsWith("\r\n\r\n"), "no body after the HEAD answer");
+      assert.equal(bodyOf(getAnswer), "h\xc3\xa9llo");
+    } finally {
+      client.close();
+    }
+  }));
+
+test("perf-regressions: a repeated header set is sent exactly, and an invalid value still fails after it", async () => {
+  let mode = "same";
+  const server = startServer(() => {
+    if (mode === "bad") return new Response("x", { headers: { "x-a": "1", "x-b": "bad\r\nvalue" } });
+    if (mode === "other") return new Response("x", { headers: { "x-a": "1", "x-b": "3" } });
+    return new Response("x", { headers: { "x-a": "1", "x-b": "2" } });
+  });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const text = await rawExchange(server.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      assert.match(text, /\r\nx-a: 1\r\nx-b: 2\r\n/, `round ${i}`);
+    }
+    mode = "other";
+    assert.match(await rawExchange(server.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), /\r\nx-a: 1\r\nx-b: 3\r\n/);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("perf-regressions: the head writer's line cache validates every new pair and repeats cached ones exactly", () => {
+  const writer = new ResponseHeadWriter();
+  const out = new Uint8Array(512);
+  const nowMs = Date.UTC(2026, 0, 1);
+  const write = (headers: string[]): string => {
+    const input: ResponseHeadInput = {
+      status: 200, reason: null, headers, headerCount: headers.length / 2, bodyLength: 1,
+      requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
+    };
+    const end = writer.write(out, 0, input, nowMs);
+    return String.fromCharCode(...out.subarray(0, end));
+  };
+  const good = ["content-type", "text/plain", "x-y", "z"];
+  const first = write(good);
+  for (let i = 0; i < 3; i++) assert.equal(write([...good]), first);
+  assert.throws(() => write(["content-type", "text/plain", "x-y", "z\n"]), TypeError);
+  assert.throws(() => write(["content-type", "text/plain", "x y", "z"]), TypeError);
+  assert.throws(() => write(["", ""]), TypeError);
+  assert.throws(() => write(["", ""]), TypeError, "an invalid pair is never cached");
+  assert.equal(write(good), first);
+  // A cached line that no longer fits: -1 (no room), then the same line once there is room.
+  const small = new Uint8Array(20);
+  const input: ResponseHeadInput = {
+    status: 200, reason: null, headers: good, headerCount: 2, bodyLength: 1,
+    requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
+  };
+  assert.equal(writer.write(small, 0, input, nowMs), -1);
+  assert.equal(write(good), first);
+});
+
+test("perf-regressions: Date header is current and idle keep-alive connections still time out", () =>
+  withServer(() => new Response("ok"), { limits: { idleTimeoutMs: 300 } }, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      const text = await client.until(() => client.responses() === 1 && client.text.endsWith("ok"));
+      const date = /\r\ndate: ([^\r]+)\r\n/i.exec(text)?.[1] ?? "";
+      assert.ok(Math.abs(Date.parse(date) - Date.now()) < 3000, date);
+      const started = Date.now();
+      await client.closedByPeer(5000);
+      const waited = Date.now() - started;
+      assert.ok(client.closed, "closed by the idle timeout");
+      assert.ok(waited >= 150 && waited < 3000, `closed after ${waited} ms`);
+    } finally {
+      client.close();
+    }
+  }));
