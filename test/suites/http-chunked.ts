@@ -1,6 +1,7 @@
 // ChunkedDecoder (RFC 9112 §7.1): table cases, each fed whole, at every split point and one byte at a
 // time (all three must agree), plus a round trip of seeded random bodies and a seeded mutation fuzz.
 import { assert, test } from "../_harness.ts";
+import { mulberry32 } from "../_random.ts";
 import { ChunkedDecoder, type ChunkedLimits, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked.ts";
 import { HTTP_ERRORS } from "../../src/http/errors.ts";
 import { ParseStatus } from "../../src/http/parser.ts";
@@ -203,17 +204,6 @@ test("http-chunked: a full span table returns early and the next call goes on", 
   assert.ok(calls >= 3);
 });
 
-// Seeded generators: deterministic and bounded, so a failure replays exactly.
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const EXTENSIONS = ["", ";a", ";a=b", ";name=\"q \\\" v\"", ";x=1;y", ";ext=\"\""];
 const TRAILERS = ["", "X-T: v\r\n", "A: 1\r\nB:\r\n", "Digest:  sha-256=abc \r\n"];

@@ -1,6 +1,7 @@
 // HeadParser: the data-driven cases in test/http/cases/*.md, each also fed split at every byte and one
 // byte at a time, plus a seeded mutation fuzz over valid requests.
 import { assert, test } from "../_harness.ts";
+import { mulberry32 } from "../_random.ts";
 import { HTTP_ERRORS } from "../../src/http/errors.ts";
 import { HeadParser, ParseStatus } from "../../src/http/parser.ts";
 import { loadCases, type ParserCase } from "../http/_case-loader.ts";
@@ -114,16 +115,6 @@ const SEEDS = [
 ];
 const INTERESTING = [0x0d, 0x0a, 0x20, 0x09, 0x3a, 0x00, 0x7f, 0x80, 0xff, 0x2c, 0x3b, 0x22, 0x30, 0x41];
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(random: () => number, seed: Uint8Array): Uint8Array {
   const bytes = Array.from(seed);
