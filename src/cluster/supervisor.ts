@@ -3,7 +3,7 @@
 // each open their own socket in the port's reuseport group, replaces crashed ones with
 // backoff, rolls them over on reload, and stops them gracefully.
 import { randomUUID } from "node:crypto";
-import { writeFileSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -76,6 +76,35 @@ interface Member {
   rejectListening: (error: Error) => void;
 }
 
+const RUNTIME_FILE = /^reuseport-(\d+)-[0-9a-f]{8}(\.sock)?$/;
+
+/** Removes stats files and control sockets left by primaries that died without cleaning up
+ * (kill -9): each name carries its primary's pid. */
+function sweepStaleFiles(): void {
+  for (const dir of ["/dev/shm", tmpdir()]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const pid = Number(RUNTIME_FILE.exec(name)?.[1] ?? 0);
+      if (pid === 0 || pid === process.pid || processAlive(pid)) continue;
+      rmSync(join(dir, name), { force: true });
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"; // alive, someone else's
+  }
+}
+
 /** Sets net.ipv4.tcp_migrate_req (Linux >= 5.14) so a closing listener hands its queue on. */
 function enableRequestMigration(): "on" | "unavailable" {
   const path = "/proc/sys/net/ipv4/tcp_migrate_req";
@@ -138,6 +167,7 @@ export class ClusterServer {
     this.steering = this.createSteering();
     const slotCount = 4 * workers + 8;
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
+    sweepStaleFiles();
     const name = `reuseport-${process.pid}-${randomUUID().slice(0, 8)}`;
     // Thread workers share our fd table: if one dies, we close its fds (tracked as bits).
     const fdBitmapBytes = this.mode === "thread" ? Math.ceil(Math.min(files.soft, 1 << 20) / 8) : 0;
