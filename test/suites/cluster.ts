@@ -165,26 +165,34 @@ test("cluster: 5 reloads under keep-alive and new-connection load fail no reques
 
 test("cluster: graceful stop lets every accepted request finish", async () => {
   const cluster = await ClusterChild.start({ workers: 2 });
-  const slow = Array.from({ length: 20 }, () => oneShot(cluster.port, "/slow?ms=400"));
-  await cluster.statsUntil((s) => s.totals.requests >= 20);
-  const code = await cluster.stop();
-  const bodies = await Promise.all(slow);
-  // The primary printed "finished" (its graceful stop completed) before exiting. Deno's
-  // node:child_process reports a child that handled SIGTERM and exited 0 as (null, SIGTERM).
-  await cluster.line((l) => l === "finished");
-  assert.ok(code === 0 || code === null, `exit code ${code}`);
-  assert.equal(bodies.filter((b) => b.startsWith("HTTP/1.1 200") && b.includes("v1 ")).length, 20);
+  try {
+    const slow = Array.from({ length: 20 }, () => oneShot(cluster.port, "/slow?ms=400"));
+    await cluster.statsUntil((s) => s.totals.requests >= 20);
+    const code = await cluster.stop();
+    const bodies = await Promise.all(slow);
+    // The primary printed "finished" (its graceful stop completed) before exiting. Deno's
+    // node:child_process reports a child that handled SIGTERM and exited 0 as (null, SIGTERM).
+    await cluster.line((l) => l === "finished");
+    assert.ok(code === 0 || code === null, `exit code ${code}`);
+    assert.equal(bodies.filter((b) => b.startsWith("HTTP/1.1 200") && b.includes("v1 ")).length, 20);
+  } finally {
+    await cluster.stop(); // a no-op once it has exited
+  }
 }, { timeoutMs: 40_000 });
 
 test("cluster: a crash loop gives up with a clear message and a non-zero exit", async () => {
   const cluster = await ClusterChild.start({ workers: 1, balance: "hash", restartsMax: 2 });
-  for (let i = 0; i < 3; i++) {
-    await oneShot(cluster.port, "/crash").catch(() => "");
-    if (i < 2) await cluster.statsUntil((s) => s.totals.restarts === i + 1 && s.workers[0].state === "listening", 15_000);
+  try {
+    for (let i = 0; i < 3; i++) {
+      await oneShot(cluster.port, "/crash").catch(() => "");
+      if (i < 2) await cluster.statsUntil((s) => s.totals.restarts === i + 1 && s.workers[0].state === "listening", 15_000);
+    }
+    const code = await cluster.exited;
+    assert.notEqual(code, 0);
+    assert.match(cluster.stderr, /crashed 3 times within \d+ ms .*giving up/);
+  } finally {
+    await cluster.stop(); // a no-op once it has exited
   }
-  const code = await cluster.exited;
-  assert.notEqual(code, 0);
-  assert.match(cluster.stderr, /crashed 3 times within \d+ ms .*giving up/);
 }, { timeoutMs: 60_000 });
 
 test("cluster: invalid options fail before anything starts", () => {
