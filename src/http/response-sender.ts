@@ -57,17 +57,17 @@ export class ResponseSender {
   private sendText(response: Response, text: string): void {
     const length = text.length;
     if (length <= SHORT_TEXT_MAX && isAscii(text)) {
-      if (this.writeHead(response, length) === BodyMode.ContentLength) this.appendAscii(text);
+      if (this.writeHead(response, length, true) === BodyMode.ContentLength) this.appendAscii(text);
       return;
     }
     if (length * 3 <= textScratch.byteLength) {
       const written = encoder.encodeInto(text, textScratch).written;
       // The head is written into the batch buffer, never into textScratch, so the bytes stay put.
-      if (this.writeHead(response, written) === BodyMode.ContentLength) this.append(textScratch.subarray(0, written));
+      if (this.writeHead(response, written, true) === BodyMode.ContentLength) this.append(textScratch.subarray(0, written));
       return;
     }
     const bytes = encoder.encode(text);
-    if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+    if (this.writeHead(response, bytes.byteLength, true) === BodyMode.ContentLength) this.append(bytes);
   }
 
   /** append() for a string whose code units are all < 0x80 (so one byte each). */
@@ -116,12 +116,15 @@ export class ResponseSender {
   }
 
   /** Writes the head into the batch; returns how the body must be framed. */
-  private writeHead(response: Response, bodyLength: number): BodyMode {
+  /** `text`: the body was given as a string, which means text/plain unless the handler said
+   * otherwise (Deno's Response adds that header itself; Bun's adds it only when Bun.serve sends). */
+  private writeHead(response: Response, bodyLength: number, text = false): BodyMode {
     this.fillHead(response.status, response.statusText || null, bodyLength);
     const list = this.headerList;
     headerSink = list;
     response.headers.forEach(collectHeader);
     headerSink = NO_SINK;
+    if (text && !hasContentType(list)) list.push("content-type", "text/plain;charset=utf-8");
     this.head.headerCount = list.length >> 1;
     return this.encodeHead();
   }
@@ -317,6 +320,12 @@ const textScratch = new Uint8Array(64 * 1024);
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
   return true;
+}
+
+/** Header names from forEach are lower case. */
+function hasContentType(list: string[]): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === "content-type") return true;
+  return false;
 }
 
 // response.headers.forEach's callback, allocated once: it appends to the list writeHead points it at.
