@@ -267,3 +267,26 @@ test("serve: an AbortSignal stops the server", async () => {
   controller.abort();
   await server.finished;
 });
+
+test("serve: a string body is text/plain unless the handler set a type; bytes get none", () =>
+  withServer((request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/typed") return new Response("{}", { headers: { "content-type": "application/json" } });
+    if (path === "/bytes") return new Response(new Uint8Array([1]));
+    return new Response("text");
+  }, {}, async (_server, base) => {
+    assert.match((await fetch(`${base}/`)).headers.get("content-type") ?? "", /^text\/plain;charset=utf-8$/i);
+    assert.equal((await fetch(`${base}/typed`)).headers.get("content-type"), "application/json");
+    assert.equal((await fetch(`${base}/bytes`)).headers.get("content-type"), null);
+  }));
+
+test("serve: Response stays the platform's: instanceof holds for fetch() results and statics", async () => {
+  const fetched = await fetch("data:text/plain,hi");
+  assert.ok(fetched instanceof Response);
+  assert.ok(Response.json({ a: 1 }) instanceof Response);
+  assert.ok(new Response("x") instanceof Response);
+  assert.equal(Response.name, "Response");
+  assert.equal(Object.prototype.toString.call(new Response("x")), "[object Response]");
+  const cloned = new Response("again").clone();
+  assert.equal(await cloned.text(), "again");
+});
