@@ -30,6 +30,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,
     staticBody,
+    bareBody,
     mainModule: Bun.main,
     defaultWorkerMode: "thread",
     spawnWorker,
@@ -46,13 +47,21 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
 // REUSEPORT_NATIVE_RESPONSE=1 leaves the global alone (bodies are then read as streams).
 const NativeResponse = globalThis.Response;
 const STATIC_BODY = Symbol("reuseport.staticBody");
-type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array };
+const BARE = Symbol("reuseport.bare");
+type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array; [BARE]?: boolean };
 
 class RecordingResponse extends NativeResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
     if (typeof body === "string" || body instanceof Uint8Array) (this as Recorded)[STATIC_BODY] = body;
     else if (body instanceof ArrayBuffer) (this as Recorded)[STATIC_BODY] = new Uint8Array(body);
+    if (init === undefined) (this as Recorded)[BARE] = true; // status 200, no headers
+  }
+
+  /** Whoever reads the headers may change them: the response is no longer bare. */
+  override get headers(): Headers {
+    (this as Recorded)[BARE] = false;
+    return super.headers;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -64,6 +73,12 @@ Object.defineProperty(RecordingResponse, "name", { value: "Response" });
 
 if (process.env.REUSEPORT_NATIVE_RESPONSE !== "1") {
   Object.defineProperty(globalThis, "Response", { value: RecordingResponse, writable: true, configurable: true, enumerable: false });
+}
+
+function bareBody(response: Response): string | Uint8Array | undefined {
+  const recorded = response as Recorded;
+  if (recorded[BARE] !== true || recorded[STATIC_BODY] === undefined || response.bodyUsed) return undefined;
+  return recorded[STATIC_BODY];
 }
 
 function staticBody(response: Response): string | Uint8Array | null | undefined {

@@ -56,6 +56,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
     openWakeReader,
     staticBody,
+    bareBody,
     mainModule: Deno.mainModule,
     defaultWorkerMode: "process",
     spawnWorker,
@@ -73,6 +74,13 @@ const INNER = SYMBOLS.find((s) => s.description === "response");
 const LAZY_BODY = SYMBOLS.find((s) => s.description === "lazy static body");
 
 type Internals = Record<symbol, unknown>;
+
+/** Deno keeps `new Response("text")` (no init) lazily: the string, no header list yet. */
+function bareBody(response: Response): string | undefined {
+  if (!LAZY_BODY) return undefined;
+  const lazy = (response as unknown as Internals)[LAZY_BODY];
+  return typeof lazy === "string" ? lazy : undefined;
+}
 
 function staticBody(response: Response): string | Uint8Array | null | undefined {
   if (LAZY_BODY) {

@@ -53,6 +53,9 @@ export interface Runtime {
   /** A Response's body when the runtime can hand it over synchronously (a string or bytes given
    * to the constructor), null for no body, undefined when it must be read as a stream. */
   staticBody(response: Response): string | Uint8Array | null | undefined;
+  /** The body of a Response made as `new Response(body)` with a string or bytes and no init
+   * (so status 200 and no headers), read without touching its headers; undefined otherwise. */
+  bareBody(response: Response): string | Uint8Array | undefined;
   /** The entry module that workers re-run (path or URL). */
   readonly mainModule: string;
   /** Where workers live by default: Bun threads (Workers), Deno subprocesses. */

@@ -36,6 +36,14 @@ export class ResponseSender {
   /** Sends the handler's Response; completes synchronously when the body is static. */
   send(response: Response): void {
     if (this.conn.closed) return;
+    const bare = runtime.bareBody(response);
+    if (bare !== undefined) {
+      // `new Response(body)` with no init: status 200 and no headers, so neither is read.
+      if (typeof bare === "string") this.sendText(null, bare);
+      else if (this.writeHead(null, bare.byteLength) === BodyMode.ContentLength) this.append(bare);
+      this.finish();
+      return;
+    }
     const body = runtime.staticBody(response);
     if (body === undefined) {
       void this.sendStream(response);
@@ -54,7 +62,7 @@ export class ResponseSender {
    * ASCII string is copied code unit by code unit behind the head; a longer one is encoded into a
    * scratch area first (its byte length goes into the head); only a huge one is encoded on its own.
    */
-  private sendText(response: Response, text: string): void {
+  private sendText(response: Response | null, text: string): void {
     const length = text.length;
     if (length <= SHORT_TEXT_MAX && isAscii(text)) {
       if (this.writeHead(response, length, true) === BodyMode.ContentLength) this.appendAscii(text);
@@ -118,12 +126,16 @@ export class ResponseSender {
   /** Writes the head into the batch; returns how the body must be framed. */
   /** `text`: the body was given as a string, which means text/plain unless the handler said
    * otherwise (Deno's Response adds that header itself; Bun's adds it only when Bun.serve sends). */
-  private writeHead(response: Response, bodyLength: number, text = false): BodyMode {
-    this.fillHead(response.status, response.statusText || null, bodyLength);
+  private writeHead(response: Response | null, bodyLength: number, text = false): BodyMode {
     const list = this.headerList;
-    headerSink = list;
-    response.headers.forEach(collectHeader);
-    headerSink = NO_SINK;
+    if (response === null) {
+      this.fillHead(200, null, bodyLength); // a bare Response (runtime.bareBody)
+    } else {
+      this.fillHead(response.status, response.statusText || null, bodyLength);
+      headerSink = list;
+      response.headers.forEach(collectHeader);
+      headerSink = NO_SINK;
+    }
     if (text && !hasContentType(list)) list.push("content-type", "text/plain;charset=utf-8");
     this.head.headerCount = list.length >> 1;
     return this.encodeHead();

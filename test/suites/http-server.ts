@@ -290,3 +290,14 @@ test("serve: Response stays the platform's: instanceof holds for fetch() results
   const cloned = new Response("again").clone();
   assert.equal(await cloned.text(), "again");
 });
+
+test("serve: headers set on a Response after it was made are sent", () =>
+  withServer(() => {
+    const response = new Response("late headers");
+    response.headers.set("x-late", "yes");
+    return response;
+  }, {}, async (_server, base) => {
+    const response = await fetch(`${base}/`);
+    assert.equal(response.headers.get("x-late"), "yes");
+    assert.equal(await response.text(), "late headers");
+  }));
