@@ -8,7 +8,7 @@
 // selection and the kernel falls back to its hash over the sockets that are there.
 import { lib, runtime } from "../ffi/index.ts";
 import {
-  Assembler, createMap, HELPER_SK_SELECT_REUSEPORT, loadProgram, MAP_TYPE_ARRAY, MAP_TYPE_REUSEPORT_SOCKARRAY,
+  Assembler, createMap, HELPER_GET_SMP_PROCESSOR_ID, HELPER_MAP_LOOKUP_ELEM, HELPER_SK_SELECT_REUSEPORT, loadProgram, MAP_TYPE_ARRAY, MAP_TYPE_REUSEPORT_SOCKARRAY,
   PROG_TYPE_SK_REUSEPORT, PROG_TYPE_SOCKET_FILTER, updateMap,
 } from "../net/bpf.ts";
 import { BpfError, ConfigError } from "../errors.ts";
@@ -16,8 +16,6 @@ import { check } from "../ffi/errno.ts";
 
 export type Balance = "hash" | "cpu" | "least-connections" | { program: Uint8Array };
 
-const HELPER_GET_SMP_PROCESSOR_ID = 8;
-const HELPER_MAP_LOOKUP_ELEM = 1;
 const BPF_F_MMAPABLE = 1 << 10;
 const SK_PASS = 1;
 export const WORKERS_MAX_BPF = 64;

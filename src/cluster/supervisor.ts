@@ -3,7 +3,6 @@
 // each open their own socket in the port's reuseport group, replaces crashed ones with
 // backoff, rolls them over on reload, and stops them gracefully.
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -18,6 +17,7 @@ import { type ClusterStats, collectStats } from "./cluster-stats.ts";
 import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
+import { enableRequestMigration, sweepStaleFiles } from "./host.ts";
 
 export interface ClusterOptions {
   workers?: number | "auto";
@@ -74,47 +74,6 @@ interface Member {
   listening: Promise<void>;
   resolveListening: () => void;
   rejectListening: (error: Error) => void;
-}
-
-const RUNTIME_FILE = /^reuseport-(\d+)-[0-9a-f]{8}(\.sock)?$/;
-
-/** Removes stats files and control sockets left by primaries that died without cleaning up
- * (kill -9): each name carries its primary's pid. */
-function sweepStaleFiles(): void {
-  for (const dir of ["/dev/shm", tmpdir()]) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const pid = Number(RUNTIME_FILE.exec(name)?.[1] ?? 0);
-      if (pid === 0 || pid === process.pid || processAlive(pid)) continue;
-      rmSync(join(dir, name), { force: true });
-    }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM"; // alive, someone else's
-  }
-}
-
-/** Sets net.ipv4.tcp_migrate_req (Linux >= 5.14) so a closing listener hands its queue on. */
-function enableRequestMigration(): "on" | "unavailable" {
-  const path = "/proc/sys/net/ipv4/tcp_migrate_req";
-  try {
-    if (readFileSync(path, "utf8").trim() === "1") return "on";
-    writeFileSync(path, "1");
-    return "on";
-  } catch {
-    return "unavailable";
-  }
 }
 
 export class ClusterServer {
@@ -191,7 +150,8 @@ export class ClusterServer {
   }
 
   private async start(controlPath: string): Promise<void> {
-    this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), (slot) => this.onDisconnect(slot));
+    // A worker's end is learnt from its exit promise, so a closed control connection needs no action.
+    this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), () => {});
     if (this.options.signals !== false) this.installSignals();
     if (this.options.metrics?.port !== undefined) {
       this.metricsServer = startMetrics({ port: this.options.metrics.port, hostname: this.options.metrics.hostname }, () => this.stats());
@@ -275,9 +235,6 @@ export class ClusterServer {
       member.resolveListening();
     }
   }
-
-  /** The control connection closed: the worker ended (its exit promise says how). */
-  private onDisconnect(_slot: number): void {}
 
   /** A thread worker that died (crash, terminate) left its fds open in our process: close them. */
   private reclaimThreadResources(member: Member): void {

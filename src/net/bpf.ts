@@ -11,8 +11,9 @@ export const PROG_TYPE_SK_REUSEPORT = 21;
 export const MAP_TYPE_ARRAY = 2;
 export const MAP_TYPE_REUSEPORT_SOCKARRAY = 20;
 
-const HELPER_MAP_LOOKUP_ELEM = 1;
-const HELPER_GET_SMP_PROCESSOR_ID = 8;
+/** Kernel helper ids (include/uapi/linux/bpf.h, __BPF_FUNC_MAPPER order). */
+export const HELPER_MAP_LOOKUP_ELEM = 1;
+export const HELPER_GET_SMP_PROCESSOR_ID = 8;
 export const HELPER_SK_SELECT_REUSEPORT = 82;
 
 /** Builds eBPF instruction bytes: {u8 code, u8 dst|src<<4, i16 off, i32 imm}, little endian. */
@@ -115,4 +116,3 @@ export function constantProgram(index: number): Uint8Array {
   return new Assembler().movImm(0, index).exit().bytes();
 }
 
-export { HELPER_MAP_LOOKUP_ELEM };
