@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { assert, test } from "../_harness.ts";
 import { runtimeName } from "../_runtime.ts";
 import { libraryFile } from "../../src/ffi/index.ts";
+import type { Outcome } from "../fixtures/unprivileged.ts";
 
 const NOBODY = 65534;
 const PRIVILEGED_PORT = 1023;
@@ -20,14 +21,6 @@ const AS_NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups", ...DROP_C
 const fixture = fileURLToPath(new URL("../fixtures/unprivileged.ts", import.meta.url));
 const repository = fileURLToPath(new URL("../../", import.meta.url));
 
-interface Outcome {
-  ok: boolean;
-  name?: string;
-  code?: string;
-  syscall?: string;
-  address?: string;
-  message?: string;
-}
 interface ChildReport {
   uid: number;
   gid: number;
