@@ -34,7 +34,8 @@ export interface Accepted {
 }
 
 const scratchAddress = new Uint8Array(128);
-let warnedSomaxconn = false;
+/** Backlogs already warned about: one warning per value, not one per worker or socket. */
+const warnedBacklogs = new Set<number>();
 
 export function somaxconn(): number {
   try {
@@ -51,9 +52,9 @@ function checkBacklog(backlog: unknown): number {
   }
   const limit = somaxconn();
   if (backlog > limit) {
-    if (!warnedSomaxconn) {
+    if (!warnedBacklogs.has(backlog)) {
       console.warn(`reuseport: backlog ${backlog} is above net.core.somaxconn (${limit}); the kernel uses ${limit}. Raise it with: sysctl -w net.core.somaxconn=${backlog}`);
-      warnedSomaxconn = true;
+      warnedBacklogs.add(backlog);
     }
     return limit;
   }

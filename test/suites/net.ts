@@ -199,3 +199,16 @@ test("udp: sendmmsg and recvmmsg move 64 datagrams each way in one call", async 
     client.close();
   }
 });
+
+test("net: a backlog above net.core.somaxconn is clamped with one warning", async () => {
+  const warnings: unknown[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+  try {
+    for (let i = 0; i < 2; i++) (await Listener.open({ hostname: "127.0.0.1", port: 0, backlog: 10_000_000 })).close();
+  } finally {
+    console.warn = original;
+  }
+  assert.equal(warnings.length, 1, "one warning for the value, not one per socket");
+  assert.match(String(warnings[0]), /backlog 10000000 is above net\.core\.somaxconn \(\d+\); the kernel uses \d+/);
+});
