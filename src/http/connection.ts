@@ -37,6 +37,8 @@ export class Connection {
   /** Close once the current response is written (Connection: close, errors, shutdown). */
   closeAfterResponse = false;
   readPaused = false;
+  /** The last pass stopped at maxPipelinedRequests with requests still buffered. */
+  private yielded = false;
   deadline = 0;
   deadlineKind = Deadline.None;
   requests = 0;
@@ -100,8 +102,13 @@ export class Connection {
 
   /** Runs the parser over buffer[0, length) and keeps what it could not use yet. */
   private consume(buffer: Uint8Array, length: number): void {
+    this.yielded = false;
     const used = this.process(buffer, 0, length);
-    if (!this.closed && used < length) this.leftover = buffer.slice(used, length);
+    if (this.closed || used >= length) return;
+    this.leftover = buffer.slice(used, length);
+    // Stopped at maxPipelinedRequests to give other connections a turn: the rest is already
+    // read, so no epoll event will come for it; schedule it ourselves.
+    if (this.yielded) this.engine.deferResume(this);
   }
 
   /** Parses and dispatches requests from buffer[start, end); returns the offset it stopped at. */
@@ -114,7 +121,11 @@ export class Connection {
         if (this.body || this.discarding || this.busy) break;
         continue;
       }
-      if (this.busy || pipelined === engine.limits.maxPipelinedRequests) break;
+      if (this.busy) break;
+      if (pipelined === engine.limits.maxPipelinedRequests) {
+        this.yielded = true;
+        break;
+      }
       const parser = engine.parser;
       const status = parser.parse(buffer, start, end);
       if (status === ParseStatus.Incomplete) {

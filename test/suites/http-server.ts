@@ -301,3 +301,17 @@ test("serve: headers set on a Response after it was made are sent", () =>
     assert.equal(response.headers.get("x-late"), "yes");
     assert.equal(await response.text(), "late headers");
   }));
+
+test("serve: a burst of more pipelined requests than maxPipelinedRequests is answered in full", () =>
+  withServer((request) => new Response(new URL(request.url).pathname), { limits: { maxPipelinedRequests: 16 } }, async (server) => {
+    let burst = "";
+    for (let i = 0; i < 300; i++) burst += `GET /r${i} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    const client = await RawClient.open(server.port);
+    try {
+      await client.write(burst);
+      const text = await client.until(() => client.responses() === 300);
+      assert.ok(text.endsWith("/r299"));
+    } finally {
+      client.close();
+    }
+  }));
