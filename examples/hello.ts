@@ -20,5 +20,5 @@ const server = serve({
 
 if (server.role === "primary") {
   await server.listening;
-  console.log(`reuseport: ${server.workerCount} workers (${server.mode}s) on ${server.url} (primary pid ${process.pid}); metrics on ${server.metricsUrl}`);
+  console.log(`reuseport: ${server.workerCount} workers (${server.mode === "thread" ? "threads" : "processes"}) on ${server.url} (primary pid ${process.pid}); metrics on ${server.metricsUrl}`);
 }

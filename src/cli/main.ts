@@ -77,7 +77,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const server = serve(options as Options & { workers: number | "auto" });
   if (server.role === "primary") {
     await server.listening;
-    console.log(`reuseport: ${server.workerCount} workers (${server.mode}s, balance ${JSON.stringify(server.balance)}) on ${server.url}`);
+    console.log(`reuseport: ${server.workerCount} workers (${server.mode === "thread" ? "threads" : "processes"}, balance ${JSON.stringify(server.balance)}) on ${server.url}`);
   }
 }
 
