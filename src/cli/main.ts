@@ -4,7 +4,8 @@
 // this file with the same arguments, so the same serve() call becomes a worker there.
 import process from "node:process";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { runtime } from "../ffi/index.ts";
 import { ConfigError, serve } from "../index.ts";
 import type { Options } from "../serve.ts";
 import { currentWorkerContext } from "../cluster/worker.ts";
@@ -81,7 +82,7 @@ async function serveCommand(args: string[]): Promise<void> {
   }
 }
 
-async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === "serve") return serveCommand(rest);
   if (command === "doctor") return doctor();
@@ -92,8 +93,16 @@ async function main(argv: string[]): Promise<void> {
   throw new ConfigError(command, `is not a command\n\n${USAGE}`);
 }
 
-// A thread worker re-runs this file as a Worker module, where import.meta.main is false.
-if (import.meta.main || currentWorkerContext() !== null) {
+/** Whether this file is the program's entry: in a thread worker import.meta.main is false, so
+ * compare with the entry the workers re-run (the compiled binary's entry imports us instead). */
+function isEntry(): boolean {
+  if (process.env.REUSEPORT_CLI_EMBEDDED === "1") return false; // scripts/compiled-cli.ts calls main()
+  if (import.meta.main) return true;
+  const toPath = (where: string) => (where.startsWith("file:") ? fileURLToPath(where) : where);
+  return currentWorkerContext() !== null && toPath(runtime.mainModule) === fileURLToPath(import.meta.url);
+}
+
+if (isEntry()) {
   main(process.argv.slice(2)).catch((error) => {
     console.error(`reuseport: ${error instanceof Error ? error.message : error}`);
     process.exit(2);

@@ -10,11 +10,15 @@ import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { runtimeName } from "../_runtime.ts";
 
 const CLI = fileURLToPath(new URL("../../bin/reuseport.mjs", import.meta.url));
 const APP = fileURLToPath(new URL("../../examples/app.ts", import.meta.url));
+const COMPILE = fileURLToPath(new URL("../../scripts/compile.mjs", import.meta.url));
 
 const accepted = (s: ClusterStats) => s.workers.map((w) => w.counters.accepted);
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
@@ -308,3 +312,33 @@ test("cluster: metrics at a path are answered by every worker on the server's po
     assert.ok(sum(perWorker) >= 20, text);
     assert.match(await oneShot(cluster.port, "/other"), /v1 /, "other paths reach the handler");
   }), { timeoutMs: 30_000 });
+
+test("cli: the standalone binary (bun build --compile) serves a module with 2 worker threads", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "reuseport-compiled-"));
+  const binary = join(dir, "reuseport");
+  const app = join(dir, "app.ts");
+  writeFileSync(app, "export default { fetch: () => new Response('compiled') };\n");
+  const built = spawnSync("node", [COMPILE, "--outfile", binary], { encoding: "utf8" });
+  assert.equal(built.status, 0, built.stderr);
+  const child = spawn(binary, ["serve", app, "--port", "0", "--workers", "2", "--hostname", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+      child.stdout!.on("data", (chunk) => {
+        out += chunk;
+        const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      });
+    });
+    assert.equal(listenersOn(port), 2);
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "compiled");
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { timeoutMs: 60_000, skip: runtimeName === "bun" ? false : "bun build --compile is Bun's; deno compile needs denort from the network" });
