@@ -13,6 +13,7 @@ const HELP: Record<CounterName, string> = {
   protocolErrors: "Malformed or over-limit requests (answered 4xx and closed)",
   rejectedConnections: "Connections closed at accept (maxConnections, shutdown, fd exhaustion)",
   acceptErrors: "accept4 failures",
+  readErrors: "Connections lost to a read error (reset by the peer)",
   writeErrors: "Connections lost while writing",
   timeouts: "Connections ended by the header or idle timeout",
   bytesDiscarded: "Request body bytes read and dropped after the response",

@@ -45,13 +45,15 @@ export const F = {
   stalled: 23,
   /** 1 for the slot of the worker currently serving its id (0 for one that is retiring). */
   current: 24,
+  /** Connections that ended in a read error (ECONNRESET ...), their requests unanswered. */
+  readErrors: 25,
 } as const;
 
 export const HEARTBEAT_MS = 10;
 
 export const COUNTER_NAMES = [
   "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
-  "acceptErrors", "writeErrors", "timeouts", "bytesDiscarded",
+  "acceptErrors", "readErrors", "writeErrors", "timeouts", "bytesDiscarded",
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

@@ -93,6 +93,7 @@ export class Connection {
     } else if (n === 0) {
       this.peerClosed = true;
     } else if (n !== -EAGAIN) {
+      engine.stats.readErrors++;
       this.destroy(); // ECONNRESET and friends: nothing more will come or go
       return;
     }

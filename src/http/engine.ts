@@ -49,6 +49,8 @@ export class EngineStats {
   set rejectedConnections(v: number) { this.fields[F.rejectedConnections] = v; }
   get acceptErrors() { return this.fields[F.acceptErrors]; }
   set acceptErrors(v: number) { this.fields[F.acceptErrors] = v; }
+  get readErrors() { return this.fields[F.readErrors]; }
+  set readErrors(v: number) { this.fields[F.readErrors] = v; }
   get writeErrors() { return this.fields[F.writeErrors]; }
   set writeErrors(v: number) { this.fields[F.writeErrors] = v; }
   get timeouts() { return this.fields[F.timeouts]; }
