@@ -2,7 +2,7 @@
 // same runtime runs test/fixtures/unprivileged.ts as uid 65534 with every capability dropped,
 // or, where uid 65534 cannot read the checkout (a private clone directory), as a root with an
 // empty capability bounding set: it lacks CAP_NET_BIND_SERVICE and CAP_BPF just the same.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,4 +121,43 @@ test("privileges: unprivileged BPF load fails with BpfError EPERM saying it need
   assert.equal(bpf.name, "BpfError");
   assert.equal(bpf.code, "EPERM");
   assert.match(bpf.message ?? "", /^bpf\(BPF_PROG_LOAD\) EPERM: .*needs root or CAP_BPF/);
+}, { skip, timeoutMs: CHILD_TIMEOUT_MS + 10_000 });
+
+test("privileges: a cluster asked for balance cpu without BPF privilege falls back to hash with one warning", async () => {
+  if (sysctl("/proc/sys/kernel/unprivileged_bpf_disabled") === "0") return; // then unprivileged BPF works: nothing to fall back from
+  const home = mkdtempSync(join(tmpdir(), "reuseport-nobody-"));
+  chownSync(home, uid, uid);
+  const clusterFixture = fileURLToPath(new URL("../fixtures/cluster-app.ts", import.meta.url));
+  const runtimeArgs = runtimeName === "deno" ? ["run", "-A", "--no-check", clusterFixture] : [clusterFixture];
+  const child = spawn("setpriv", [...SETPRIV, process.execPath, ...runtimeArgs], {
+    cwd: repository,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, TMPDIR: home, DENO_DIR: home, NO_COLOR: "1",
+      REUSEPORT_LIBRARY: libraryFile, REUSEPORT_TEST_CONFIG: JSON.stringify({ workers: 2, balance: "cpu" }),
+    },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ready line; stderr: ${stderr}`)), CHILD_TIMEOUT_MS);
+      child.stdout!.on("data", (chunk) => {
+        stdout += chunk;
+        const match = /^ready (\d+)/m.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`cluster exited ${code}: ${stderr}`)));
+    });
+    assert.equal((stderr.match(/balance "cpu" needs BPF privilege \(root or CAP_BPF\); falling back to "hash"/g) ?? []).length, 1, stderr);
+    assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /^v1 /);
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    rmSync(home, { recursive: true, force: true });
+  }
 }, { skip, timeoutMs: CHILD_TIMEOUT_MS + 10_000 });
