@@ -25,7 +25,6 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
   return {
     name: "bun",
     lib: symbols as unknown as NativeLib,
-    hasAsyncWait: false,
     viewNative: (pointer: NativePointer, byteLength: number) =>
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,

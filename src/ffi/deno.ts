@@ -51,7 +51,6 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
   return {
     name: "deno",
     lib: library.symbols as unknown as NativeLib,
-    hasAsyncWait: true,
     viewNative: (pointer: NativePointer, byteLength: number) =>
       Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
     openWakeReader,

@@ -45,8 +45,6 @@ export interface WorkerHandle {
 export interface Runtime {
   readonly name: "bun" | "deno";
   readonly lib: NativeLib;
-  /** Whether rp_poller_wait_async exists (Deno's nonblocking FFI). */
-  readonly hasAsyncWait: boolean;
   /** An ArrayBuffer aliasing native memory; create once and keep it. */
   viewNative(pointer: NativePointer, byteLength: number): ArrayBuffer;
   openWakeReader(fd: number): WakeReader;

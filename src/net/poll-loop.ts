@@ -28,7 +28,6 @@ export class PollLoop {
   private reader: WakeReader | null = null;
   private handler: EventHandler | null = null;
   private stopped = false;
-  private drainScheduled = false;
   /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
   private idleSpins = 0;
 
@@ -76,14 +75,12 @@ export class PollLoop {
 
   /** Drains ready events; re-arms the wake thread only once epoll reports nothing. */
   private drain = (): void => {
-    this.drainScheduled = false;
     if (this.stopped) return;
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.wait(0);
       if (count === 0) {
         if (this.idleSpins < IDLE_SPINS_MAX) {
           this.idleSpins++;
-          this.drainScheduled = true;
           setImmediate(this.drain);
           return;
         }
@@ -96,16 +93,8 @@ export class PollLoop {
       if (this.stopped) return;
     }
     // Still busy: let timers, promises and I/O callbacks run, then go on without a wake.
-    this.drainScheduled = true;
     setImmediate(this.drain);
   };
-
-  /** Schedules a drain soon (e.g. after work that may have left events unread). */
-  poke(): void {
-    if (this.drainScheduled || this.stopped || !this.reader) return;
-    this.drainScheduled = true;
-    setImmediate(this.drain);
-  }
 
   /** Stops the wake thread (joined natively) and closes the epoll fd; registered fds stay open. */
   close(): void {
