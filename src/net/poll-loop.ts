@@ -38,12 +38,12 @@ export class PollLoop {
   }
 
   add(fd: number, mask: number, token: number): void {
-    const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, mask, token);
+    const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, mask >>> 0, token); // >>> 0: EPOLLET is bit 31
     if (rc < 0) throw new SyscallError("epoll_ctl(ADD)", -rc, `fd ${fd}`);
   }
 
   modify(fd: number, mask: number, token: number): void {
-    const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_MOD, fd, mask, token);
+    const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_MOD, fd, mask >>> 0, token);
     if (rc < 0) throw new SyscallError("epoll_ctl(MOD)", -rc, `fd ${fd}`);
   }
 
