@@ -102,6 +102,8 @@ export class ClusterServer {
   private stopping = false;
   private metricsServer: { stop(): Promise<void>; port: number } | null = null;
   private readonly signalHandlers: [string, () => void][] = [];
+  /** Resolvers for "worker id has listened at least once" (what `listening` waits for). */
+  private readonly firstListen = new Map<number, () => void>();
   /** least-connections: slots whose worker looks stalled and carries the load penalty. */
   private readonly penalized = new Set<number>();
   private stallMonitor: ReturnType<typeof setInterval> | null = null;
@@ -157,7 +159,13 @@ export class ClusterServer {
       this.metricsServer = startMetrics({ port: this.options.metrics.port, hostname: this.options.metrics.hostname }, () => this.stats());
     }
     if (this.steering?.kind === "least-connections") this.watchStalls(new LoadCounters(this.steering.loadFd, this.workerCount));
-    await Promise.all(Array.from({ length: this.workerCount }, (_, id) => this.spawn(id).listening));
+    // Every worker id listening once, whichever generation made it (a worker that crashes while
+    // starting is replaced); this rejects only if the cluster gives up.
+    const started = Array.from({ length: this.workerCount }, (_, id) => new Promise<void>((resolve) => this.firstListen.set(id, resolve)));
+    for (let id = 0; id < this.workerCount; id++) this.spawn(id);
+    await Promise.race([Promise.all(started), this.finished.then(() => {
+      throw new Error("reuseport: the cluster stopped before every worker listened");
+    })]);
   }
 
   /**
@@ -233,6 +241,7 @@ export class ClusterServer {
     if (message.type === "listening") {
       member.state = "listening";
       member.resolveListening();
+      this.firstListen.get(member.id)?.();
     }
   }
 

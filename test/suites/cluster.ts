@@ -12,7 +12,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { runtimeName } from "../_runtime.ts";
 
@@ -342,3 +342,14 @@ test("cli: the standalone binary (bun build --compile) serves a module with 2 wo
     rmSync(dir, { recursive: true, force: true });
   }
 }, { timeoutMs: 60_000, skip: runtimeName === "bun" ? false : "bun build --compile is Bun's; deno compile needs denort from the network" });
+
+test("cluster: a worker that crashes while starting is replaced and listening still resolves", async () => {
+  const marker = join(mkdtempSync(join(tmpdir(), "reuseport-crash-")), "crashed");
+  await withCluster({ workers: 2, crashOnceFile: marker }, async (cluster) => {
+    const stats = await cluster.statsUntil((s) => s.workers.every((w) => w.state === "listening"));
+    assert.equal(stats.totals.restarts, 1);
+    assert.equal(listenersOn(cluster.port), 2);
+    assert.match(await oneShot(cluster.port), /v1 /);
+  });
+  rmSync(dirname(marker), { recursive: true, force: true });
+}, { timeoutMs: 40_000 });
