@@ -36,4 +36,10 @@ export function doctor(): void {
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [key, value] of rows) console.log(`${key.padEnd(width)}  ${value}`);
+  // The seed guide's first look when connections go missing: socket counts per protocol.
+  try {
+    console.log(`\n/proc/net/sockstat:\n${readFileSync("/proc/net/sockstat", "utf8").trimEnd()}`);
+  } catch {
+    // no procfs: nothing more to show
+  }
 }

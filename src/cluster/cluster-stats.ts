@@ -1,5 +1,6 @@
 // The cluster's statistics, computed from shared memory alone (live slots + retired records),
 // so the primary (stats(), metrics port) and any worker (metrics path) give the same answer.
+import { readFileSync } from "node:fs";
 import { COUNTER_NAMES, type CounterName, F, type SharedStats, SlotState } from "./shared-stats.ts";
 
 export interface WorkerStats {
@@ -10,6 +11,8 @@ export interface WorkerStats {
   state: "starting" | "listening" | "stalled" | "retiring" | "exited";
   restarts: number;
   active: number;
+  /** CPU time of the worker's thread (or process) so far, from /proc: per-core balance at a glance. */
+  cpuSeconds: number;
   counters: Record<CounterName, number>;
 }
 
@@ -30,7 +33,7 @@ export function collectStats(shared: SharedStats, workerCount: number): ClusterS
   for (let id = 0; id < workerCount; id++) {
     const retired = shared.retired(id);
     workers.push({
-      id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: retired[F.restarts], active: 0,
+      id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: retired[F.restarts], active: 0, cpuSeconds: 0,
       counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired[F[n]]])) as Record<CounterName, number>,
     });
   }
@@ -46,6 +49,7 @@ export function collectStats(shared: SharedStats, workerCount: number): ClusterS
       worker.threadId = fields[F.threadId];
       worker.cpu = fields[F.cpu];
       worker.state = fields[F.stalled] === 1 ? "stalled" : STATES[fields[F.state]] ?? "exited";
+      worker.cpuSeconds = threadCpuSeconds(worker.pid, worker.threadId);
     }
   }
   const totals = Object.fromEntries([...COUNTER_NAMES, "active", "restarts"].map((n) => [n, 0])) as ClusterStats["totals"];
@@ -55,6 +59,20 @@ export function collectStats(shared: SharedStats, workerCount: number): ClusterS
     totals.restarts += w.restarts;
   }
   return { workers, totals, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 for /proc on Linux
+
+/** utime + stime of a thread from /proc/<pid>/task/<tid>/stat (0 when it is gone). */
+function threadCpuSeconds(pid: number, tid: number): number {
+  if (pid <= 0 || tid <= 0) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // the name may hold spaces
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
 }
 
 /** Coefficient of variation and the largest relative deviation from the mean. */

@@ -32,6 +32,9 @@ export function exposition(stats: ClusterStats): string {
   }
   lines.push("# HELP reuseport_active_connections Open connections.", "# TYPE reuseport_active_connections gauge");
   for (const w of stats.workers) lines.push(`reuseport_active_connections{worker="${w.id}"} ${w.active}`);
+  // A gauge: the current thread's CPU time restarts from 0 with a replaced worker.
+  lines.push("# HELP reuseport_worker_cpu_seconds CPU time of the worker's current thread or process.", "# TYPE reuseport_worker_cpu_seconds gauge");
+  for (const w of stats.workers) lines.push(`reuseport_worker_cpu_seconds{worker="${w.id}"} ${w.cpuSeconds}`);
   lines.push("# HELP reuseport_worker_restarts_total Worker replacements after a crash.", "# TYPE reuseport_worker_restarts_total counter");
   for (const w of stats.workers) lines.push(`reuseport_worker_restarts_total{worker="${w.id}"} ${w.restarts}`);
   lines.push(

@@ -48,6 +48,8 @@ for (const workers of [2, 4]) {
       assert.equal(stats.totals.requests, 40 * workers);
       for (const w of stats.workers) assert.ok(w.counters.accepted > 0, `worker ${w.id} got none: ${accepted(stats)}`);
       assert.ok(stats.balance.coefficientOfVariation >= 0);
+      assert.ok(stats.workers.every((w) => w.pid > 0 && w.threadId > 0 && w.cpuSeconds >= 0), "pid, thread and CPU time per worker");
+      assert.ok(sum(stats.workers.map((w) => w.cpuSeconds)) > 0, "workers used some CPU");
     }), { timeoutMs: 40_000 });
 }
 
