@@ -10,9 +10,11 @@ import { ConfigError, serve } from "../index.ts";
 import type { Options } from "../serve.ts";
 import { currentWorkerContext } from "../cluster/worker.ts";
 import { doctor } from "./doctor.ts";
+import { statsCommand } from "./stats.ts";
 
 const USAGE = `usage: reuseport serve <module> [options]
-       reuseport doctor
+       reuseport stats [primary pid]   counters of running clusters, per worker
+       reuseport doctor                what this machine allows
 
 serve options:
   --port <n>            port (default $PORT or 3000; 0 picks a free one)
@@ -86,6 +88,7 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === "serve") return serveCommand(rest);
   if (command === "doctor") return doctor();
+  if (command === "stats") return statsCommand(rest);
   if (command === "--help" || command === "-h" || command === undefined) {
     console.log(USAGE);
     return;

@@ -355,3 +355,19 @@ test("cluster: a worker that crashes while starting is replaced and listening st
   });
   rmSync(dirname(marker), { recursive: true, force: true });
 }, { timeoutMs: 40_000 });
+
+test("cli: reuseport stats <pid> reads a running cluster's counters from outside", () =>
+  withCluster({ workers: 2 }, async (cluster) => {
+    await Promise.all(Array.from({ length: 10 }, () => oneShot(cluster.port)));
+    await cluster.statsUntil((s) => s.totals.requests >= 10);
+    const result = spawnSync("node", [CLI, "stats", String(cluster.child.pid)], {
+      env: { ...process.env, REUSEPORT_RUNTIME: runtimeName, NO_COLOR: "1" },
+      encoding: "utf8",
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^primary ${cluster.child.pid}: 2 workers, balance cv`, "m"));
+    const rows = result.stdout.split("\n").filter((line) => /^\s+[01]\s+\d+/.test(line));
+    assert.equal(rows.length, 2);
+    const requests = rows.map((row) => Number(row.trim().split(/\s+/)[8]));
+    assert.equal(requests.reduce((a, b) => a + b, 0), 10);
+  }), { timeoutMs: 30_000 });
