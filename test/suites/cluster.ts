@@ -8,13 +8,33 @@ import { connect, closeFd } from "../../src/net/socket.ts";
 import { allowedCpus, withCpu } from "../../src/os.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { runtimeName } from "../_runtime.ts";
+
+/** The port in the CLI's "reuseport: N workers (...) on http://host:PORT/" line (waits at most 20 s). */
+function announcedPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+    child.stdout!.on("data", (chunk) => {
+      out += chunk;
+      const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`cli exited ${code}: ${out}`));
+    });
+  });
+}
 
 const CLI = fileURLToPath(new URL("../../bin/reuseport.mjs", import.meta.url));
 const APP = fileURLToPath(new URL("../../examples/app.ts", import.meta.url));
@@ -273,19 +293,7 @@ test("cli: reuseport serve app.ts runs the module's default export with N worker
     stdio: ["ignore", "pipe", "pipe"],
   });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
-      child.stdout!.on("data", (chunk) => {
-        out += chunk;
-        const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }
-      });
-      child.on("exit", (code) => reject(new Error(`cli exited ${code}: ${out}`)));
-    });
+    const port = await announcedPort(child);
     assert.equal(listenersOn(port), 2);
     const body = await (await fetch(`http://127.0.0.1:${port}/hello/cli`)).json();
     assert.equal(body.hello, "cli");
@@ -324,18 +332,7 @@ test("cli: the standalone binary (bun build --compile) serves a module with 2 wo
   assert.equal(built.status, 0, built.stderr);
   const child = spawn(binary, ["serve", app, "--port", "0", "--workers", "2", "--hostname", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
-      child.stdout!.on("data", (chunk) => {
-        out += chunk;
-        const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }
-      });
-    });
+    const port = await announcedPort(child);
     assert.equal(listenersOn(port), 2);
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "compiled");
   } finally {
