@@ -7,6 +7,22 @@ import process from "node:process";
 import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 // Names rather than FFIType numbers: bun 1.4.4's FFIType.buffer (20) is refused as "invalid ABI type".
+/** The part of the Bun global this loader uses, typed here so the file also checks where Bun's
+ * types are not loaded (deno check for JSR). */
+interface BunApi {
+  readonly main: string;
+  file(fd: number): { stream(): ReadableStream<Uint8Array> };
+  spawn(argv: string[], options: { env: Record<string, string | undefined>; stdio: ["ignore", "inherit", "inherit"] }): {
+    readonly pid: number;
+    readonly exited: Promise<number>;
+    readonly exitCode: number | null;
+    readonly signalCode: string | null;
+    kill(signal: string): void;
+  };
+}
+
+const Bun = (globalThis as unknown as { Bun: BunApi }).Bun;
+
 const TYPES: Record<Tag, string> = {
   i32: "i32",
   u32: "u32",

@@ -28,34 +28,34 @@ export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
  * cluster's shared memory (src/cluster/shared-stats.ts), so the primary reads them live. */
 export class EngineStats {
   constructor(readonly fields: Float64Array = new Float64Array(SLOT_FIELDS)) {}
-  get accepted() { return this.fields[F.accepted]; }
+  get accepted(): number { return this.fields[F.accepted]; }
   set accepted(v: number) { this.fields[F.accepted] = v; }
-  get active() { return this.fields[F.active]; }
+  get active(): number { return this.fields[F.active]; }
   set active(v: number) { this.fields[F.active] = v; }
-  get requests() { return this.fields[F.requests]; }
+  get requests(): number { return this.fields[F.requests]; }
   set requests(v: number) { this.fields[F.requests] = v; }
-  get bytesIn() { return this.fields[F.bytesIn]; }
+  get bytesIn(): number { return this.fields[F.bytesIn]; }
   set bytesIn(v: number) { this.fields[F.bytesIn] = v; }
-  get bytesOut() { return this.fields[F.bytesOut]; }
+  get bytesOut(): number { return this.fields[F.bytesOut]; }
   set bytesOut(v: number) { this.fields[F.bytesOut] = v; }
   /** Handler throws/rejections and invalid handler results (answered 500). */
-  get handlerErrors() { return this.fields[F.handlerErrors]; }
+  get handlerErrors(): number { return this.fields[F.handlerErrors]; }
   set handlerErrors(v: number) { this.fields[F.handlerErrors] = v; }
   /** Malformed requests and limit violations (answered 4xx and closed). */
-  get protocolErrors() { return this.fields[F.protocolErrors]; }
+  get protocolErrors(): number { return this.fields[F.protocolErrors]; }
   set protocolErrors(v: number) { this.fields[F.protocolErrors] = v; }
   /** Connections refused for maxConnections, shutdown or fd exhaustion. */
-  get rejectedConnections() { return this.fields[F.rejectedConnections]; }
+  get rejectedConnections(): number { return this.fields[F.rejectedConnections]; }
   set rejectedConnections(v: number) { this.fields[F.rejectedConnections] = v; }
-  get acceptErrors() { return this.fields[F.acceptErrors]; }
+  get acceptErrors(): number { return this.fields[F.acceptErrors]; }
   set acceptErrors(v: number) { this.fields[F.acceptErrors] = v; }
-  get readErrors() { return this.fields[F.readErrors]; }
+  get readErrors(): number { return this.fields[F.readErrors]; }
   set readErrors(v: number) { this.fields[F.readErrors] = v; }
-  get writeErrors() { return this.fields[F.writeErrors]; }
+  get writeErrors(): number { return this.fields[F.writeErrors]; }
   set writeErrors(v: number) { this.fields[F.writeErrors] = v; }
-  get timeouts() { return this.fields[F.timeouts]; }
+  get timeouts(): number { return this.fields[F.timeouts]; }
   set timeouts(v: number) { this.fields[F.timeouts] = v; }
-  get bytesDiscarded() { return this.fields[F.bytesDiscarded]; }
+  get bytesDiscarded(): number { return this.fields[F.bytesDiscarded]; }
   set bytesDiscarded(v: number) { this.fields[F.bytesDiscarded] = v; }
 
   snapshot(): Record<"active" | CounterName, number> {
@@ -69,12 +69,12 @@ export class Engine {
   readonly loop: PollLoop;
   readonly parser: HeadParser;
   readonly readBuffer: Uint8Array;
-  readonly writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
+  readonly writeBuffer: Uint8Array = new Uint8Array(WRITE_BUFFER_BYTES);
   /** Bytes of writeBuffer filled by the connection being processed; 0 between passes. */
   writeLength = 0;
   readonly stats: EngineStats;
   /** The connection a request came from (server.requestIP): the request carries it, no map per request. */
-  readonly requestOwners = {
+  readonly requestOwners: { get(request: unknown): Connection | undefined } = {
     get(request: unknown): Connection | undefined {
       const owner = requestOwner(request);
       return owner instanceof Connection ? owner : undefined;

@@ -5,6 +5,7 @@ import { ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { Engine, type ErrorHandler, type Handler } from "./engine.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
+import type { CounterName } from "../cluster/shared-stats.ts";
 
 export interface ServeInfo {
   remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
@@ -96,7 +97,7 @@ export class Server {
   }
 
   /** This engine's counters (the cluster's ServerCluster.stats() sums every worker's). */
-  stats() {
+  stats(): Record<"active" | CounterName, number> {
     return this.engine.stats.snapshot();
   }
 

@@ -24,23 +24,23 @@ export class Assembler {
     this.words.push([code, (dst & 0xf) | ((src & 0xf) << 4), off, imm]);
     return this;
   }
-  movImm(dst: number, imm: number) { return this.raw(0xb7, dst, 0, 0, imm); }
-  movReg(dst: number, src: number) { return this.raw(0xbf, dst, src, 0, 0); }
-  modImm(dst: number, imm: number) { return this.raw(0x97, dst, 0, 0, imm); }
-  addImm(dst: number, imm: number) { return this.raw(0x07, dst, 0, 0, imm); }
-  call(helper: number) { return this.raw(0x85, 0, 0, 0, helper); }
-  exit() { return this.raw(0x95, 0, 0, 0, 0); }
+  movImm(dst: number, imm: number): this { return this.raw(0xb7, dst, 0, 0, imm); }
+  movReg(dst: number, src: number): this { return this.raw(0xbf, dst, src, 0, 0); }
+  modImm(dst: number, imm: number): this { return this.raw(0x97, dst, 0, 0, imm); }
+  addImm(dst: number, imm: number): this { return this.raw(0x07, dst, 0, 0, imm); }
+  call(helper: number): this { return this.raw(0x85, 0, 0, 0, helper); }
+  exit(): this { return this.raw(0x95, 0, 0, 0, 0); }
   /** r[dst] = map fd, as the two-slot ld_imm64 with BPF_PSEUDO_MAP_FD. */
-  loadMapFd(dst: number, mapFd: number) { return this.raw(0x18, dst, 1, 0, mapFd).raw(0, 0, 0, 0, 0); }
+  loadMapFd(dst: number, mapFd: number): this { return this.raw(0x18, dst, 1, 0, mapFd).raw(0, 0, 0, 0, 0); }
   /** *(u32 *)(r[dst] + off) = imm */
-  storeWordImm(dst: number, off: number, imm: number) { return this.raw(0x62, dst, 0, off, imm); }
+  storeWordImm(dst: number, off: number, imm: number): this { return this.raw(0x62, dst, 0, off, imm); }
   /** r[dst] = *(u32 *)(r[src] + off) */
-  loadWord(dst: number, src: number, off: number) { return this.raw(0x61, dst, src, off, 0); }
+  loadWord(dst: number, src: number, off: number): this { return this.raw(0x61, dst, src, off, 0); }
   /** if r[dst] == imm goto +off */
-  jumpEqImm(dst: number, imm: number, off: number) { return this.raw(0x15, dst, 0, off, imm); }
+  jumpEqImm(dst: number, imm: number, off: number): this { return this.raw(0x15, dst, 0, off, imm); }
   /** if r[dst] >= r[src] (unsigned) goto +off */
-  jumpGeReg(dst: number, src: number, off: number) { return this.raw(0x3d, dst, src, off, 0); }
-  jump(off: number) { return this.raw(0x05, 0, 0, off, 0); }
+  jumpGeReg(dst: number, src: number, off: number): this { return this.raw(0x3d, dst, src, off, 0); }
+  jump(off: number): this { return this.raw(0x05, 0, 0, off, 0); }
 
   get length(): number {
     return this.words.length;

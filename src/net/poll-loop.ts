@@ -31,7 +31,7 @@ export class PollLoop {
   /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
   private idleSpins = 0;
 
-  constructor(readonly eventsMax = POLL_EVENTS_MAX) {
+  constructor(readonly eventsMax: number = POLL_EVENTS_MAX) {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
     this.epollFd = check(lib.rp_poller_fd(this.handle), "epoll_create1");
     this.events = new Uint32Array(runtime.viewNative(lib.rp_poller_events(this.handle), eventsMax * 8));
