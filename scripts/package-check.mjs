@@ -122,6 +122,10 @@ check("zig cross builds for the four prebuilt targets", () => {
 });
 check("tsup builds dist/ (esm, es2022, neutral, d.ts)", () => lastLine(run(bin("tsup"), [])));
 check("npm pack --dry-run lists the expected files", checkPackList);
+check("JSR: deno publish --dry-run (type and slow-type checks)", () => {
+  const out = run(bin("deno"), ["publish", "--dry-run", "--allow-dirty"]);
+  return /Success/.test(out) ? "dry run complete" : lastLine(out);
+});
 
 const app = mkdtempSync(join(tmpdir(), "reuseport-pack-"));
 try {
