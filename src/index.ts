@@ -2,7 +2,7 @@
  * reuseport: SO_REUSEPORT multi-worker HTTP and UDP servers for Bun and Deno.
  * @module
  */
-export { serve, type Options } from "./serve.ts";
+export { serve, serveUdp, type Options, type UdpOptions } from "./serve.ts";
 export { Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
 export { type ClusterOptions, ClusterServer, CrashLoopError } from "./cluster/supervisor.ts";
 export type { ClusterStats, WorkerStats } from "./cluster/cluster-stats.ts";
@@ -15,5 +15,5 @@ export { Listener, type ListenOptions } from "./net/listener.ts";
 export { attachSteering, detachSteering, type Steering } from "./net/steering.ts";
 export { Assembler, constantProgram, cpuProgram, loadProgram } from "./net/bpf.ts";
 export { DatagramBatch } from "./udp/batch.ts";
-export { kernelDrops, serveUdp, UdpServer, type UdpServeOptions, type UdpStats } from "./udp/server.ts";
+export { kernelDrops, UdpServer, type UdpServeOptions, type UdpStats } from "./udp/server.ts";
 export { allowedCpus, currentCpu, getFileLimit, pinToCpu, raiseFileLimit } from "./os.ts";

@@ -3,7 +3,8 @@
 // serve() works unchanged as the entry of every worker.
 import { type ServeOptions, Server, serveSingle } from "./http/server.ts";
 import { type ClusterOptions, ClusterServer, resolveWorkerCount } from "./cluster/supervisor.ts";
-import { currentWorkerContext, startWorker } from "./cluster/worker.ts";
+import { currentWorkerContext, startUdpWorker, startWorker } from "./cluster/worker.ts";
+import { serveUdpSingle, UDP_CLUSTER_KEYS, type UdpServeOptions, type UdpServer } from "./udp/server.ts";
 import { ConfigError } from "./errors.ts";
 
 export type Options = ServeOptions & ClusterOptions;
@@ -30,8 +31,28 @@ export function serve(first: Options | Handler, second?: Handler): Server | Clus
   const single: ServeOptions = { ...options };
   for (const key of CLUSTER_KEYS) delete (single as Record<string, unknown>)[key];
   delete single.workers;
-  if (context) return startWorker(single, context);
+  if (context) {
+    if (context.kind !== "http") throw new ConfigError("serve", "called in a serveUdp() worker; a module starts one kind of cluster");
+    return startWorker(single, context);
+  }
   const workers = resolveWorkerCount(options.workers);
   const clustered = workers > 1 || CLUSTER_KEYS.some((key) => options[key] !== undefined);
   return clustered ? new ClusterServer(options, workers, single) : serveSingle(single);
+}
+
+export type UdpOptions = UdpServeOptions & Pick<ClusterOptions, "workers" | "mode" | "restartsMax" | "restartWindowMs" | "stopTimeoutMs" | "signals">;
+
+/** serveUdp(): one UDP server on this thread, or with `workers` a cluster of them on one port
+ * (the seed guide's UDP workers); inside a worker, that worker's server. */
+export function serveUdp(options: UdpOptions & { workers: number | "auto" }): ClusterServer | UdpServer;
+export function serveUdp(options: UdpOptions): UdpServer;
+export function serveUdp(options: UdpOptions): ClusterServer | UdpServer {
+  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
+  const single: UdpServeOptions = { ...options };
+  for (const key of UDP_CLUSTER_KEYS) delete (single as unknown as Record<string, unknown>)[key];
+  const context = currentWorkerContext();
+  if (context?.kind === "udp") return startUdpWorker(single, context);
+  const workers = resolveWorkerCount(options.workers);
+  if (workers === 1 && options.mode === undefined) return serveUdpSingle(single);
+  return new ClusterServer(options as unknown as Options, workers, single, "udp");
 }

@@ -7,6 +7,7 @@ import { runtimeName } from "./_runtime.ts";
 import type { ClusterStats } from "../src/index.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-app.ts", import.meta.url));
+export const UDP_FIXTURE = fileURLToPath(new URL("./fixtures/udp-cluster-app.ts", import.meta.url));
 
 export class ClusterChild {
   private lines: string[] = [];
@@ -40,8 +41,9 @@ export class ClusterChild {
 
   stderr = "";
 
-  static async start(config: Record<string, unknown>): Promise<ClusterChild> {
-    const args = runtimeName === "deno" ? ["run", "-A", "--no-check", FIXTURE] : [FIXTURE];
+  /** Starts a cluster fixture (default test/fixtures/cluster-app.ts) and waits for "ready". */
+  static async start(config: Record<string, unknown>, fixture = FIXTURE): Promise<ClusterChild> {
+    const args = runtimeName === "deno" ? ["run", "-A", "--no-check", fixture] : [fixture];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, REUSEPORT_TEST_CONFIG: JSON.stringify(config), NO_COLOR: "1" },
       stdio: ["pipe", "pipe", "pipe"],

@@ -21,6 +21,8 @@ export interface ClusterStats {
   totals: Record<CounterName | "active" | "restarts", number>;
   /** Connections accepted per worker: coefficient of variation and max |x - mean| / mean. */
   balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
+  /** UDP clusters: datagrams the kernel dropped on the port's sockets (/proc/net/udp). */
+  kernelDrops?: number;
 }
 
 const STATES = ["exited", "starting", "listening", "retiring", "exited"] as const;

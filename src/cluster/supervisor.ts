@@ -11,6 +11,8 @@ import { BpfError, ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { allowedCpus, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
+import { checkPort } from "../net/address.ts";
+import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
 import { COUNTER_NAMES, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
 import { type ClusterStats, collectStats } from "./cluster-stats.ts";
@@ -98,7 +100,7 @@ export class ClusterServer {
   private readonly shared: SharedStats;
   private control!: ControlServer;
   private steering: SteeringSetup | null = null;
-  private reservation: Listener;
+  private reservation: Listener | null;
   private stopping = false;
   private metricsServer: { stop(): Promise<void>; port: number } | null = null;
   private readonly signalHandlers: [string, () => void][] = [];
@@ -108,21 +110,33 @@ export class ClusterServer {
   private readonly penalized = new Set<number>();
   private stallMonitor: ReturnType<typeof setInterval> | null = null;
 
-  /** `single` is options without the cluster's own keys (what each worker's engine takes). */
-  constructor(private readonly options: ServeOptions & ClusterOptions, workers: number, single: ServeOptions) {
-    const { port } = normalizeOptions(single); // the same checks a worker will make, before anything starts
+  /** `single` is options without the cluster's own keys (what each worker's server takes). */
+  constructor(
+    private readonly options: ServeOptions & ClusterOptions,
+    workers: number,
+    single: ServeOptions | UdpServeOptions,
+    readonly kind: "http" | "udp" = "http",
+  ) {
+    // The same checks a worker will make, before anything starts.
+    if (kind === "udp") checkUdpOptions(single as UdpServeOptions);
+    const port = kind === "udp" ? checkPort((single as UdpServeOptions).port ?? 0) : normalizeOptions(single as ServeOptions).port;
     this.workerCount = workers;
     this.mode = options.mode ?? runtime.defaultWorkerMode;
     if (this.mode !== "thread" && this.mode !== "process") throw new ConfigError("mode", `must be "thread" or "process", got ${JSON.stringify(this.mode)}`);
     this.balance = checkBalance(options.balance);
     checkMetrics(options.metrics);
     if (options.unix !== undefined || options.path !== undefined) throw new ConfigError("workers", "greater than 1 needs a TCP port, not a unix socket");
-    // A bound, non-listening SO_REUSEPORT socket reserves the port (port 0 gets its number now)
-    // without taking connections: only listening sockets join the kernel's lookup.
-    this.reservation = Listener.reserve({ hostname: options.hostname ?? "0.0.0.0", port, ipv6Only: options.ipv6Only });
-    this.hostname = this.reservation.address.address;
-    this.port = this.reservation.port;
-    this.url = new URL(`http://${this.hostname === "0.0.0.0" ? "localhost" : this.hostname}:${this.port}/`);
+    if (kind === "udp" && this.balance !== "hash") throw new ConfigError("balance", `must be "hash" for serveUdp, got ${JSON.stringify(this.balance)}`);
+    // A bound, non-listening SO_REUSEPORT TCP socket reserves the port (port 0 gets its number
+    // now) without taking connections: only listening sockets join the kernel's lookup. A UDP
+    // socket would take its share of datagrams, so for UDP the port is only looked up.
+    const reserved = Listener.reserve({ hostname: options.hostname ?? "0.0.0.0", port, ipv6Only: options.ipv6Only }, kind === "udp" ? "udp" : "tcp");
+    this.hostname = reserved.address.address;
+    this.port = reserved.port;
+    if (kind === "udp") reserved.close();
+    this.reservation = kind === "udp" ? null : reserved;
+    const scheme = kind === "udp" ? "udp" : "http";
+    this.url = new URL(`${scheme}://${this.hostname === "0.0.0.0" ? "localhost" : this.hostname}:${this.port}/`);
     const files = raiseFileLimit(100_000);
     this.requestMigration = enableRequestMigration();
     this.steering = this.createSteering();
@@ -216,6 +230,7 @@ export class ClusterServer {
       cpu: this.balance === "cpu" && this.steering ? cpus[id % cpus.length] : null,
       steering: this.steering,
       sameProcess: this.mode === "thread",
+      kind: this.kind,
     };
     const handle = runtime.spawnWorker(this.mode, context, process.argv.slice(2));
     let resolveListening!: () => void;
@@ -327,7 +342,7 @@ export class ClusterServer {
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.control.close();
     if (this.steering) closeSteering(this.steering);
-    this.reservation.close();
+    this.reservation?.close();
     this.shared.remove();
     void this.metricsServer?.stop();
     if (this.failure) this.rejectFinished(this.failure);
@@ -390,7 +405,9 @@ export class ClusterServer {
 
   /** Per-worker counters (live slots plus retired generations), totals and balance. */
   stats(): ClusterStats {
-    return collectStats(this.shared, this.workerCount);
+    const stats = collectStats(this.shared, this.workerCount);
+    if (this.kind === "udp") stats.kernelDrops = portKernelDrops(this.port);
+    return stats;
   }
 
   private installSignals(): void {

@@ -12,6 +12,7 @@ import { requestTarget } from "../http/request.ts";
 import { collectStats } from "./cluster-stats.ts";
 import { exposition } from "./metrics.ts";
 import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
+import { serveUdpSingle, type UdpServeOptions, type UdpServer } from "../udp/server.ts";
 import { ControlClient, type ToWorker } from "./control.ts";
 import { F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
 import { joinSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
@@ -37,6 +38,8 @@ export interface WorkerContext {
   steering: SteeringSetup | null;
   /** Whether the worker shares the primary's fd table (a thread). */
   sameProcess: boolean;
+  /** Which server the worker runs: serve() (HTTP) or serveUdp(). */
+  kind: "http" | "udp";
 }
 
 export function currentWorkerContext(): WorkerContext | null {
@@ -61,12 +64,9 @@ function withMetrics(fetch: Handler, path: string, render: () => string): Handle
   };
 }
 
-/** Runs this worker's engine; returns a Server for the code that called serve(). */
-export function startWorker(options: ServeOptions, context: WorkerContext): Server {
-  const normalized = normalizeOptions({ ...options, workers: undefined, port: context.port });
-  const { error, limits } = normalized;
+/** Shared memory and identity of this worker: maps the stats file, fills the slot, pins the CPU. */
+function attachSlot(context: WorkerContext): { stats: SharedStats; slot: Float64Array } {
   const stats = SharedStats.map(context.statsPath, context.slotCount, context.fdBitmapBytes);
-  const workerCount = context.workerCount;
   const slot = stats.slot(context.slot); // zeroed by the primary when it handed the slot out
   slot[F.state] = SlotState.Starting;
   slot[F.workerId] = context.id;
@@ -78,7 +78,67 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     slot[F.cpu] = context.cpu;
   } else slot[F.cpu] = -1;
   slot[F.threadId] = lib.rp_gettid();
+  return { stats, slot };
+}
 
+/** What the lifecycle below needs of a worker's server, HTTP or UDP. */
+interface Service {
+  /** Stops taking new work; graceful lets in-flight work finish (see Engine.stop). */
+  stop(graceful: boolean, idleGraceMs: number): void;
+  /** Resolves once everything is closed. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Follows the primary's lifecycle messages over the control socket: reports "listening", stops
+ * on request (forced after the deadline), ends when the primary goes away, then releases the
+ * slot and ends this worker (thread or process).
+ */
+function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float64Array, service: Service, port: number, release: () => void): void {
+  let stopping = false;
+  let control: ControlClient | null = null;
+  const finish = () => {
+    release();
+    slot[F.state] = SlotState.Exited;
+    slot[F.active] = 0;
+    stats.unmap();
+    control?.close();
+    runtime.exitWorker(0);
+  };
+  const stopNow = () => {
+    if (stopping) return;
+    stopping = true;
+    service.stop(false, 0);
+    service.closed.then(finish);
+  };
+  const onMessage = (message: ToWorker) => {
+    if (message.type !== "stop" || stopping) return;
+    stopping = true;
+    slot[F.state] = SlotState.Retiring;
+    service.stop(message.graceful, message.idleGraceMs);
+    const force = setTimeout(() => service.stop(false, 0), message.timeoutMs);
+    service.closed.then(() => {
+      clearTimeout(force);
+      finish();
+    });
+  };
+  // A closed control socket means the primary is gone (crashed or killed): nobody supervises us.
+  ControlClient.connect(context.controlPath, onMessage, stopNow).then((client) => {
+    control = client;
+    slot[F.state] = SlotState.Listening;
+    client.send({ type: "hello", slot: context.slot, id: context.id, generation: context.generation, pid: process.pid });
+    client.send({ type: "listening", slot: context.slot, port });
+  }, (failure) => {
+    console.error(`reuseport: worker ${context.id} cannot reach the primary at ${context.controlPath}: ${failure}`);
+    stopNow();
+  });
+}
+
+/** Runs this worker's HTTP engine; returns a Server for the code that called serve(). */
+export function startWorker(options: ServeOptions, context: WorkerContext): Server {
+  const normalized = normalizeOptions({ ...options, workers: undefined, port: context.port });
+  const { error, limits } = normalized;
+  const { stats, slot } = attachSlot(context);
   const listener = Listener.openSync({
     hostname: context.hostname,
     port: context.port,
@@ -88,7 +148,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   });
   const steering = localSteering(context);
   if (steering) joinSteering(steering, context.id, listener.fd);
-  const fetch = context.metricsPath === null ? normalized.fetch : withMetrics(normalized.fetch, context.metricsPath, () => exposition(collectStats(stats, workerCount)));
+  const fetch = context.metricsPath === null ? normalized.fetch : withMetrics(normalized.fetch, context.metricsPath, () => exposition(collectStats(stats, context.workerCount)));
   const engine = new Engine(listener, limits, fetch, error, slot);
   slot[F.listenerFd] = listener.fd;
   slot[F.pollerHandle] = engine.loop.handle;
@@ -103,49 +163,23 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     slot[F.heartbeatMs] = Date.now();
     heartbeat = setInterval(() => (slot[F.heartbeatMs] = Date.now()), HEARTBEAT_MS);
   }
-  const server = new Server(engine, listener, "worker");
-
-  let stopping = false;
-  const finish = () => {
+  superviseWorker(context, stats, slot, engine, listener.port, () => {
     if (heartbeat !== null) clearInterval(heartbeat);
-    slot[F.state] = SlotState.Exited;
-    slot[F.active] = 0;
-    stats.unmap();
-    control?.close();
     if (steering && !context.sameProcess) {
       for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
     }
-    runtime.exitWorker(0);
-  };
-  const onMessage = (message: ToWorker) => {
-    if (message.type !== "stop" || stopping) return;
-    stopping = true;
-    slot[F.state] = SlotState.Retiring;
-    engine.stop(message.graceful, message.idleGraceMs);
-    const force = setTimeout(() => engine.stop(false), message.timeoutMs);
-    engine.closed.then(() => {
-      clearTimeout(force);
-      finish();
-    });
-  };
-  let control: ControlClient | null = null;
-  ControlClient.connect(context.controlPath, onMessage, () => {
-    // The primary is gone (crashed or killed): nobody supervises us; end now.
-    if (!stopping) {
-      stopping = true;
-      engine.stop(false);
-      engine.closed.then(finish);
-    }
-  }).then((client) => {
-    control = client;
-    slot[F.state] = SlotState.Listening;
-    client.send({ type: "hello", slot: context.slot, id: context.id, generation: context.generation, pid: process.pid });
-    client.send({ type: "listening", slot: context.slot, port: listener.port });
-  }, (failure) => {
-    console.error(`reuseport: worker ${context.id} cannot reach the primary at ${context.controlPath}: ${failure}`);
-    engine.stop(false);
-    engine.closed.then(finish);
   });
+  const server = new Server(engine, listener, "worker");
   options.onListen?.(server.addr);
+  return server;
+}
+
+/** Runs this worker's UDP server (serveUdp with workers). */
+export function startUdpWorker(options: UdpServeOptions, context: WorkerContext): UdpServer {
+  const { stats, slot } = attachSlot(context);
+  const server = serveUdpSingle({ ...options, hostname: context.hostname, port: context.port, reusePort: true }, slot);
+  slot[F.listenerFd] = server.fd;
+  slot[F.pollerHandle] = server.pollerHandle;
+  superviseWorker(context, stats, slot, server, server.port, () => {});
   return server;
 }

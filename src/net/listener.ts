@@ -124,9 +124,9 @@ export class Listener {
    * (and learns the number for port 0) but takes no connections, since only listening sockets
    * join the kernel's lookup. A cluster primary holds one while its workers listen.
    */
-  static reserve(options: ListenOptions & { host?: string }): Listener {
+  static reserve(options: ListenOptions & { host?: string }, transport: "tcp" | "udp" = "tcp"): Listener {
     const address = resolveListenAddressSync(options);
-    return Listener.openResolved(address, "tcp", 0, options.ipv6Only ?? false, true, false);
+    return Listener.openResolved(address, transport, 0, options.ipv6Only ?? false, true, false);
   }
 
   private static openAt(address: SocketAddress, options: ListenOptions): Listener {

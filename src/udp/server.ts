@@ -9,6 +9,7 @@ import { EPOLLIN } from "../net/constants.ts";
 import { Listener } from "../net/listener.ts";
 import { PollLoop } from "../net/poll-loop.ts";
 import { DatagramBatch } from "./batch.ts";
+import { F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 export interface UdpServeOptions {
   port?: number;
@@ -38,18 +39,29 @@ export interface UdpStats {
 
 const WAKE_BATCHES_MAX = 16;
 const KNOWN = new Set(["port", "hostname", "ipv6Only", "reusePort", "batchCount", "slotBytes", "onMessage"]);
+/** Keys the cluster takes (serveUdp in src/serve.ts), not the UDP server itself. */
+export const UDP_CLUSTER_KEYS = ["workers", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals"] as const;
 
+/**
+ * Counters in a Float64Array laid out like a cluster stats slot (src/cluster/shared-stats.ts), so a
+ * UDP worker counts straight into shared memory: accepted = datagrams received, requests =
+ * replies sent, writeErrors = replies dropped, bytesIn/bytesOut, handlerErrors.
+ */
 export class UdpServer {
   readonly port: number;
   readonly hostname: string;
-  private readonly counts = { received: 0, sent: 0, sendDrops: 0, handlerErrors: 0 };
+  readonly closed: Promise<void>;
+  private closedResolve!: () => void;
+  private readonly counts: Float64Array;
   private readonly inbox: DatagramBatch;
   private readonly outbox: DatagramBatch;
   private outboxCount = 0;
   private readonly loop: PollLoop;
-  private closed = false;
+  private stopped = false;
 
-  constructor(private readonly listener: Listener, private readonly options: UdpServeOptions) {
+  constructor(private readonly listener: Listener, private readonly options: UdpServeOptions, counts?: Float64Array) {
+    this.counts = counts ?? new Float64Array(SLOT_FIELDS);
+    this.closed = new Promise((resolve) => (this.closedResolve = resolve));
     this.port = listener.port;
     this.hostname = listener.address.address;
     this.inbox = new DatagramBatch(options.batchCount ?? 64, options.slotBytes ?? 2048);
@@ -60,16 +72,18 @@ export class UdpServer {
   }
 
   private onReadable(): void {
-    for (let round = 0; round < WAKE_BATCHES_MAX && !this.closed; round++) {
+    for (let round = 0; round < WAKE_BATCHES_MAX && !this.stopped; round++) {
       const count = this.inbox.receive(this.listener.fd);
       if (count === 0) break;
-      this.counts.received += count;
+      this.counts[F.accepted] += count;
       for (let i = 0; i < count; i++) {
         const peer = this.inbox.peer(i);
+        const message = this.inbox.payload(i);
+        this.counts[F.bytesIn] += message.byteLength;
         try {
-          this.options.onMessage(this.inbox.payload(i), peer, (bytes) => this.queueReply(bytes, peer));
+          this.options.onMessage(message, peer, (bytes) => this.queueReply(bytes, peer));
         } catch (error) {
-          this.counts.handlerErrors++;
+          this.counts[F.handlerErrors]++;
           console.error("reuseport: udp handler error:", error);
         }
       }
@@ -78,12 +92,13 @@ export class UdpServer {
   }
 
   private queueReply(bytes: Uint8Array, peer: SocketAddress): void {
-    if (this.closed) return;
+    if (this.stopped) return;
     if (bytes.byteLength > this.outbox.slotBytes) {
       throw new ConfigError("reply", `is ${bytes.byteLength} bytes; slotBytes is ${this.outbox.slotBytes}`);
     }
     if (this.outboxCount === this.outbox.count) this.flush();
     this.outbox.set(this.outboxCount++, bytes, peer);
+    this.counts[F.bytesOut] += bytes.byteLength;
   }
 
   private flush(): void {
@@ -94,23 +109,62 @@ export class UdpServer {
     } catch {
       sent = 0; // e.g. ECONNREFUSED from an earlier ICMP: counted below as dropped replies
     }
-    this.counts.sent += sent;
-    this.counts.sendDrops += this.outboxCount - sent;
+    this.counts[F.requests] += sent;
+    this.counts[F.writeErrors] += this.outboxCount - sent;
     this.outboxCount = 0;
   }
 
   stats(): UdpStats {
-    return { ...this.counts, kernelDrops: kernelDrops(this.listener.fd) };
+    const c = this.counts;
+    return {
+      received: c[F.accepted], sent: c[F.requests], sendDrops: c[F.writeErrors], handlerErrors: c[F.handlerErrors],
+      kernelDrops: this.stopped ? 0 : kernelDrops(this.listener.fd),
+    };
+  }
+
+  /** The socket's fd and poller handle (a cluster primary reclaims them if a thread worker dies). */
+  get fd(): number {
+    return this.listener.fd;
+  }
+
+  get pollerHandle(): number {
+    return this.loop.handle;
+  }
+
+  /** Datagrams have no in-flight state to finish: stopping, graceful or not, closes at once. */
+  stop(_graceful = true, _idleGraceMs = 0): void {
+    this.close();
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.stopped) return;
+    this.stopped = true;
     this.loop.close();
     this.listener.close();
     this.inbox.close();
     this.outbox.close();
+    this.closedResolve();
   }
+}
+
+/** Sum of the `drops` column of /proc/net/udp{,6} over every socket bound to `port` (a UDP
+ * cluster's workers, seen from the primary, which holds none of their fds). */
+export function portKernelDrops(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  let drops = 0;
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const columns = line.trim().split(/\s+/);
+      if (columns[1]?.endsWith(`:${hexPort}`)) drops += Number(columns[12] ?? 0);
+    }
+  }
+  return drops;
 }
 
 /** The `drops` column of /proc/net/udp{,6} for the socket behind fd (0 when not found). */
@@ -136,11 +190,10 @@ export function kernelDrops(fd: number): number {
   return 0;
 }
 
-/** Starts a UDP server in the port's reuseport group (start more, in workers, on the same port). */
-export function serveUdp(options: UdpServeOptions): UdpServer {
-  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
-  for (const key of Object.keys(options)) if (!KNOWN.has(key)) throw new ConfigError(key, "is not a serveUdp() option");
-  if (typeof options.onMessage !== "function") throw new ConfigError("onMessage", "must be a function");
+/** One UDP server on this thread, in the port's reuseport group. `counts` is a stats slot to
+ * count into (a cluster worker's shared memory). */
+export function serveUdpSingle(options: UdpServeOptions, counts?: Float64Array): UdpServer {
+  checkUdpOptions(options);
   const listener = Listener.openSync({
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port ?? 0,
@@ -149,9 +202,16 @@ export function serveUdp(options: UdpServeOptions): UdpServer {
     transport: "udp",
   });
   try {
-    return new UdpServer(listener, options);
+    return new UdpServer(listener, options, counts);
   } catch (error) {
     listener.close();
     throw error;
   }
+}
+
+/** Checks serveUdp options before anything opens. */
+export function checkUdpOptions(options: UdpServeOptions): void {
+  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
+  for (const key of Object.keys(options)) if (!KNOWN.has(key)) throw new ConfigError(key, "is not a serveUdp() option");
+  if (typeof options.onMessage !== "function") throw new ConfigError("onMessage", "must be a function");
 }

@@ -2,10 +2,13 @@
 import { assert, test } from "../_harness.ts";
 import { Listener } from "../../src/net/listener.ts";
 import { DatagramBatch } from "../../src/udp/batch.ts";
-import { kernelDrops, serveUdp } from "../../src/udp/server.ts";
+import { kernelDrops } from "../../src/udp/server.ts";
+import { serveUdp } from "../../src/index.ts";
 import { lib } from "../../src/ffi/index.ts";
 import { SO_RCVBUF, SOL_SOCKET } from "../../src/net/constants.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { spawnSync } from "node:child_process";
+import { ClusterChild, UDP_FIXTURE } from "../_cluster.ts";
 
 test("udp: two servers in one group echo 200 datagrams from 20 clients, both get some", async () => {
   const echo = (message: Uint8Array, _peer: unknown, reply: (b: Uint8Array) => void) => reply(message);
@@ -63,4 +66,49 @@ test("udp: bad options are refused before anything opens", () => {
   // deno-lint-ignore no-explicit-any
   assert.throws(() => serveUdp({ port: 0, onMessage() {}, colour: 1 } as any), /colour is not a serveUdp\(\) option/);
   assert.throws(() => serveUdp({ port: 70000, onMessage() {} }), /port must be an integer from 0 to 65535/);
+});
+
+test("udp: serveUdp with 2 workers: one socket each on the port, datagrams from many clients reach both", async () => {
+  const cluster = await ClusterChild.start({ workers: 2 }, UDP_FIXTURE);
+  const clients: Listener[] = [];
+  const batch = new DatagramBatch(16, 128);
+  try {
+    const sockets = spawnSync("ss", ["-Hlun", `sport = :${cluster.port}`], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.trim());
+    assert.equal(sockets.length, 2, "ss -lun shows one UDP socket per worker");
+    for (let c = 0; c < 20; c++) clients.push(await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp", reusePort: false }));
+    const target = { family: "IPv4" as const, address: "127.0.0.1", port: cluster.port };
+    for (const client of clients) {
+      for (let i = 0; i < 5; i++) batch.set(i, new TextEncoder().encode(`m${i}`), target);
+      assert.equal(batch.send(client.fd, 5), 5);
+    }
+    const tags = new Set<string>();
+    let echoed = 0;
+    const deadline = Date.now() + 10_000;
+    while (echoed < 100 && Date.now() < deadline) {
+      for (const client of clients) {
+        const n = batch.receive(client.fd);
+        for (let i = 0; i < n; i++) tags.add(new TextDecoder().decode(batch.payload(i)).split(" ")[0]);
+        echoed += n;
+      }
+      if (echoed < 100) await new Promise((resolve) => setImmediate(resolve)); // replies come from other workers
+    }
+    assert.equal(echoed, 100);
+    assert.equal(tags.size, 2, "both workers answered");
+    const stats = await cluster.statsUntil((s) => s.totals.accepted >= 100);
+    assert.equal(stats.totals.accepted, 100, "datagrams received, summed over workers");
+    assert.equal(stats.totals.requests, 100, "replies sent");
+    assert.equal(stats.totals.writeErrors, 0, "no reply dropped");
+    assert.equal(stats.kernelDrops, 0, "the kernel dropped nothing on the port");
+  } finally {
+    batch.close();
+    for (const client of clients) client.close();
+    await cluster.stop();
+  }
+}, { timeoutMs: 40_000 });
+
+test("udp: serveUdp cluster options are checked before anything starts", () => {
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => serveUdp({ port: 0, workers: 0, onMessage() {} } as any), /workers must be a positive integer or "auto", got 0/);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => serveUdp({ port: 0, workers: 2 } as any), /onMessage must be a function/);
 });
