@@ -131,8 +131,10 @@ export class UdpServer {
     return this.loop.handle;
   }
 
-  /** Datagrams have no in-flight state to finish: stopping, graceful or not, closes at once. */
-  stop(_graceful = true, _idleGraceMs = 0): void {
+  /** Graceful: answer what is already queued on the socket, then close (what arrives in the
+   * instant between that last read and the close is lost with the socket). Otherwise close now. */
+  stop(graceful = true, _idleGraceMs = 0): void {
+    if (graceful && !this.stopped) this.onReadable();
     this.close();
   }
 
