@@ -85,9 +85,23 @@ for (const workers of [2, 4]) {
   await Promise.all([keep, fresh]);
   const s = await c.stats();
   report("5 reloads under load", { requestsOk: ok, failed, seconds: (Date.now() - started) / 1000, listenersAfter: listenersOn(c.port), totalRequests: s.totals.requests });
+  let killRunning = true;
+  let killOk = 0;
+  let killFailed = 0;
+  const traffic = Array.from({ length: 4 }, async () => {
+    while (killRunning) {
+      const t = await oneShot(c.port).catch((e) => String(e));
+      if (t.startsWith("HTTP/1.1 200")) killOk++;
+      else killFailed++;
+    }
+  });
+  await c.statsUntil((x) => x.totals.requests >= s.totals.requests + 100);
   c.command("kill 1");
   await c.line((l) => l.startsWith("killed "));
   const after = await c.statsUntil((x) => x.totals.restarts === 1 && x.workers.every((w) => w.state === "listening"));
-  report("kill worker 1", { restarts: after.totals.restarts, requestsBefore: s.totals.requests, requestsAfter: after.totals.requests });
+  await c.statsUntil((x) => x.totals.requests >= after.totals.requests + 100);
+  killRunning = false;
+  await Promise.all(traffic);
+  report("kill worker 1 under load (4 clients, new connection per request)", { restarts: after.totals.restarts, ok: killOk, failed: killFailed, requestsBefore: s.totals.requests, requestsAfter: after.totals.requests });
   await c.stop();
 }
