@@ -21,12 +21,14 @@ export function serve(options: Clustered, handler?: Handler): ClusterServer | Se
 export function serve(options: Options, handler?: Handler): Server;
 export function serve(handler: Handler): Server;
 export function serve(first: Options | Handler, second?: Handler): Server | ClusterServer {
+  if (typeof first !== "function" && (typeof first !== "object" || first === null)) {
+    throw new ConfigError("options", `must be an object or a handler function, got ${first === null ? "null" : typeof first}`);
+  }
   const options: Options = typeof first === "function" ? { fetch: first } : { ...first };
   if (second !== undefined) {
     if (typeof second !== "function") throw new ConfigError("handler", "must be a function");
     options.handler = second;
   }
-  if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
   const context = currentWorkerContext();
   const single: ServeOptions = { ...options };
   for (const key of CLUSTER_KEYS) delete (single as Record<string, unknown>)[key];
@@ -51,7 +53,10 @@ export function serveUdp(options: UdpOptions): ClusterServer | UdpServer {
   const single: UdpServeOptions = { ...options };
   for (const key of UDP_CLUSTER_KEYS) delete (single as unknown as Record<string, unknown>)[key];
   const context = currentWorkerContext();
-  if (context?.kind === "udp") return startUdpWorker(single, context);
+  if (context) {
+    if (context.kind !== "udp") throw new ConfigError("serveUdp", "called in a serve() worker; a module starts one kind of cluster");
+    return startUdpWorker(single, context);
+  }
   const workers = resolveWorkerCount(options.workers);
   if (workers === 1 && options.mode === undefined) return serveUdpSingle(single);
   return new ClusterServer(options as unknown as Options, workers, single, "udp");

@@ -315,3 +315,10 @@ test("serve: a burst of more pipelined requests than maxPipelinedRequests is ans
       client.close();
     }
   }));
+
+test("serve: options that are neither an object nor a handler are refused", () => {
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => serve(null as any), /options must be an object or a handler function, got null/);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => serve("app" as any), /options must be an object or a handler function, got string/);
+});
