@@ -1,6 +1,7 @@
 // Runs test/fixtures/cluster-app.ts as a child of the same runtime and talks to its primary
 // over stdin/stdout lines ("ready <port>", "stats <json>", ...). Ends only the pids it started.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { runtimeName } from "./_runtime.ts";
@@ -109,11 +110,30 @@ export class ClusterChild {
   }
 }
 
-/** Listening sockets on a port, as `ss -Hltn` reports them. */
-export function listenersOn(port: number): number {
-  const result = spawnSync("ss", ["-Hltn", `sport = :${port}`], { encoding: "utf8" });
-  return result.stdout.split("\n").filter((line) => line.includes("LISTEN")).length;
+/** Sockets on a local port in /proc/net/{tcp,tcp6,udp,udp6}, what `ss -ltn` / `ss -lun` list:
+ * TCP sockets in LISTEN (state 0A), or every UDP socket bound to the port. Read from procfs so
+ * the tests need no iproute2. */
+function socketsOn(port: number, protocol: "tcp" | "udp"): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  let count = 0;
+  for (const table of [`/proc/net/${protocol}`, `/proc/net/${protocol}6`]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const columns = line.trim().split(/\s+/);
+      if (!columns[1]?.endsWith(`:${hexPort}`)) continue;
+      if (protocol === "udp" || columns[3] === "0A") count++;
+    }
+  }
+  return count;
 }
+
+export const listenersOn = (port: number): number => socketsOn(port, "tcp");
+export const udpSocketsOn = (port: number): number => socketsOn(port, "udp");
 
 /** Fetches url `count` times with `concurrency` in flight; returns [ok, failed, latencies ms]. */
 export async function load(url: string, count: number, concurrency: number, init?: RequestInit): Promise<{ ok: number; failed: number; errors: string[]; latencies: number[] }> {
