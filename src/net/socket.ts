@@ -36,7 +36,16 @@ export function bindSocket(fd: number, a: SocketAddress): void {
 }
 
 /** Reads into buf; returns bytes read, 0 at EOF, or -1 when nothing is there yet (EAGAIN). */
-export function readSome(fd: number, buf: Uint8Array, offset = 0, length = buf.byteLength - offset): number {
+/** The native side trusts offsets: a span outside the buffer would corrupt memory. */
+function checkSpan(buf: Uint8Array, offset: number, length: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > buf.byteLength) {
+    throw new RangeError(`span ${offset}+${length} is outside the ${buf.byteLength}-byte buffer`);
+  }
+}
+
+export function readSome(fd: number, buf: Uint8Array, offset: number = 0, length?: number): number {
+  length ??= buf.byteLength - offset;
+  checkSpan(buf, offset, length);
   const n = lib.rp_read(fd, buf, offset, length);
   if (n === -EAGAIN) return -1;
   if (n < 0) throw new SyscallError("read", -n);
@@ -44,7 +53,9 @@ export function readSome(fd: number, buf: Uint8Array, offset = 0, length = buf.b
 }
 
 /** Writes what the socket takes now; returns bytes written (0 when it would block). */
-export function writeSome(fd: number, buf: Uint8Array, offset = 0, length = buf.byteLength - offset): number {
+export function writeSome(fd: number, buf: Uint8Array, offset: number = 0, length?: number): number {
+  length ??= buf.byteLength - offset;
+  checkSpan(buf, offset, length);
   const n = lib.rp_write(fd, buf, offset, length);
   if (n === -EAGAIN) return 0;
   if (n < 0) throw new SyscallError("write", -n);

@@ -212,3 +212,10 @@ test("net: a backlog above net.core.somaxconn is clamped with one warning", asyn
   assert.equal(warnings.length, 1, "one warning for the value, not one per socket");
   assert.match(String(warnings[0]), /backlog 10000000 is above net\.core\.somaxconn \(\d+\); the kernel uses \d+/);
 });
+
+test("net: readSome/writeSome refuse a span outside the buffer (the native side trusts it)", () => {
+  const buf = new Uint8Array(8);
+  assert.throws(() => readSome(0, buf, 4, 8), /span 4\+8 is outside the 8-byte buffer/);
+  assert.throws(() => writeSome(0, buf, -1, 2), RangeError);
+  assert.throws(() => writeSome(0, buf, 0.5, 2), RangeError);
+});
