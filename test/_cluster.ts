@@ -1,7 +1,7 @@
 // Runs test/fixtures/cluster-app.ts as a child of the same runtime and talks to its primary
 // over stdin/stdout lines ("ready <port>", "stats <json>", ...). Ends only the pids it started.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { procNetSockets } from "../src/net/proc-net.ts";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { runtimeName } from "./_runtime.ts";
@@ -110,26 +110,10 @@ export class ClusterChild {
   }
 }
 
-/** Sockets on a local port in /proc/net/{tcp,tcp6,udp,udp6}, what `ss -ltn` / `ss -lun` list:
- * TCP sockets in LISTEN (state 0A), or every UDP socket bound to the port. Read from procfs so
- * the tests need no iproute2. */
+/** What `ss -ltn` / `ss -lun` list for a port, read from procfs (no iproute2 needed): TCP
+ * sockets in LISTEN (state 0A), or every UDP socket bound to the port. */
 function socketsOn(port: number, protocol: "tcp" | "udp"): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  let count = 0;
-  for (const table of [`/proc/net/${protocol}`, `/proc/net/${protocol}6`]) {
-    let text = "";
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const columns = line.trim().split(/\s+/);
-      if (!columns[1]?.endsWith(`:${hexPort}`)) continue;
-      if (protocol === "udp" || columns[3] === "0A") count++;
-    }
-  }
-  return count;
+  return procNetSockets(protocol).filter((s) => s.localPort === port && (protocol === "udp" || s.state === "0A")).length;
 }
 
 export const listenersOn = (port: number): number => socketsOn(port, "tcp");

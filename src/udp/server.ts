@@ -2,7 +2,8 @@
 // Each wake receives up to batchCount datagrams with one recvmmsg and sends the replies with one
 // sendmmsg. Every drop is counted: replies the kernel refused, and the kernel's own receive drops
 // for this socket (the `drops` column of /proc/net/udp, which the seed guide says to monitor).
-import { readFileSync, readlinkSync } from "node:fs";
+import { readlinkSync } from "node:fs";
+import { procNetSockets } from "../net/proc-net.ts";
 import { ConfigError } from "../errors.ts";
 import type { SocketAddress } from "../net/address.ts";
 import { EPOLLIN } from "../net/constants.ts";
@@ -149,24 +150,10 @@ export class UdpServer {
   }
 }
 
-/** Sum of the `drops` column of /proc/net/udp{,6} over every socket bound to `port` (a UDP
- * cluster's workers, seen from the primary, which holds none of their fds). */
+/** Datagrams dropped on every socket bound to `port` (a UDP cluster's workers, seen from the
+ * primary, which holds none of their fds): the `drops` column of /proc/net/udp{,6}. */
 export function portKernelDrops(port: number): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  let drops = 0;
-  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const columns = line.trim().split(/\s+/);
-      if (columns[1]?.endsWith(`:${hexPort}`)) drops += Number(columns[12] ?? 0);
-    }
-  }
-  return drops;
+  return procNetSockets("udp").filter((socket) => socket.localPort === port).reduce((sum, socket) => sum + socket.drops, 0);
 }
 
 /** The `drops` column of /proc/net/udp{,6} for the socket behind fd (0 when not found). */
@@ -177,19 +164,7 @@ export function kernelDrops(fd: number): number {
   } catch {
     return 0;
   }
-  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const columns = line.trim().split(/\s+/);
-      if (columns[9] === inode) return Number(columns[12] ?? 0);
-    }
-  }
-  return 0;
+  return procNetSockets("udp").find((socket) => socket.inode === inode)?.drops ?? 0;
 }
 
 /** One UDP server on this thread, in the port's reuseport group. `counts` is a stats slot to
