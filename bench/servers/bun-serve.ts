@@ -1,6 +1,7 @@
 // Contender (1): Bun.serve under bun, the runtime's own HTTP server. Listens on 127.0.0.1, port 0
 // (or $PORT), answers every request "Hello", and prints exactly one line `listening <port>` when ready.
 // BENCH_EXIT_AFTER_S=N: stop and exit normally after N seconds (for --cpu-prof, which writes on exit).
+import { exitAfterIfAsked } from "./_exit-after.ts";
 declare const Bun: any;
 
 const server = Bun.serve({
@@ -10,12 +11,6 @@ const server = Bun.serve({
 });
 console.log(`listening ${server.port}`);
 
-const exitAfter = Number(process.env.BENCH_EXIT_AFTER_S ?? 0);
-if (exitAfter > 0) {
-  setTimeout(() => {
-    server.stop(true);
-    process.exit(0);
-  }, exitAfter * 1000);
-}
+exitAfterIfAsked(() => server.stop(true));
 
 export {}; // a module, so its top-level names stay its own

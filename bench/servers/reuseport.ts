@@ -2,6 +2,7 @@
 // Listens on 127.0.0.1, port 0 (or $PORT), answers every request "Hello", and prints exactly one
 // line `listening <port>` when ready.
 // BENCH_EXIT_AFTER_S=N: stop and exit normally after N seconds (for --cpu-prof, which writes on exit).
+import { exitAfterIfAsked } from "./_exit-after.ts";
 import process from "node:process";
 import { serve } from "../../src/index.ts";
 
@@ -12,12 +13,6 @@ const server = serve({
 });
 console.log(`listening ${server.port}`);
 
-const exitAfter = Number(process.env.BENCH_EXIT_AFTER_S ?? 0);
-if (exitAfter > 0) {
-  setTimeout(async () => {
-    await server.stop({ graceful: false });
-    process.exit(0);
-  }, exitAfter * 1000);
-}
+exitAfterIfAsked(() => server.stop({ graceful: false }));
 
 export {}; // a module, so its top-level names stay its own
