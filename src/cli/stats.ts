@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { collectStats } from "../cluster/cluster-stats.ts";
 import { F, SharedStats } from "../cluster/shared-stats.ts";
-
-const STATS_FILE = /^reuseport-(\d+)-[0-9a-f]{8}$/;
+import { RUNTIME_FILE } from "../cluster/host.ts";
 
 /** The stats files of running clusters, as [primary pid, path]. */
 export function findClusters(): [number, string][] {
@@ -17,8 +16,8 @@ export function findClusters(): [number, string][] {
     return [];
   }
   return names.flatMap((name) => {
-    const match = STATS_FILE.exec(name);
-    return match ? [[Number(match[1]), join("/dev/shm", name)] as [number, string]] : [];
+    const match = RUNTIME_FILE.exec(name);
+    return match && !match[2] ? [[Number(match[1]), join("/dev/shm", name)] as [number, string]] : [];
   });
 }
 

@@ -4,8 +4,15 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { randomUUID } from "node:crypto";
 
-const RUNTIME_FILE = /^reuseport-(\d+)-[0-9a-f]{8}(\.sock)?$/;
+/** Names of a primary's files: /dev/shm/<name> (stats) and <tmpdir>/<name>.sock (control).
+ * The primary's pid is in the name, so leftovers of a dead primary can be told apart. */
+export const RUNTIME_FILE = /^reuseport-(\d+)-[0-9a-f]{8}(\.sock)?$/;
+
+export function runtimeFileName(): string {
+  return `reuseport-${process.pid}-${randomUUID().slice(0, 8)}`;
+}
 
 /** Removes stats files and control sockets left by primaries that died without cleaning up
  * (kill -9): each name carries its primary's pid. */

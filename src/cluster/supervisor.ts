@@ -2,7 +2,6 @@
 // creates the steering maps and the shared stats, starts N workers (threads or processes) that
 // each open their own socket in the port's reuseport group, replaces crashed ones with
 // backoff, rolls them over on reload, and stops them gracefully.
-import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -19,7 +18,7 @@ import { type ClusterStats, collectStats } from "./cluster-stats.ts";
 import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
-import { enableRequestMigration, sweepStaleFiles } from "./host.ts";
+import { enableRequestMigration, runtimeFileName, sweepStaleFiles } from "./host.ts";
 
 export interface ClusterOptions {
   workers?: number | "auto";
@@ -143,7 +142,7 @@ export class ClusterServer {
     const slotCount = 4 * workers + 8;
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     sweepStaleFiles();
-    const name = `reuseport-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const name = runtimeFileName();
     // Thread workers share our fd table: if one dies, we close its fds (tracked as bits).
     const fdBitmapBytes = this.mode === "thread" ? Math.ceil(Math.min(files.soft, 1 << 20) / 8) : 0;
     this.shared = SharedStats.map(join("/dev/shm", name), slotCount, fdBitmapBytes);
