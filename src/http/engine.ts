@@ -7,7 +7,7 @@ import { EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
 import { PollLoop } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
-import type { Limits } from "./limits.ts";
+import { type Limits, readBufferBytes } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
 import { requestOwner } from "./request.ts";
 import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
@@ -113,7 +113,7 @@ export class Engine {
   ) {
     this.stats = new EngineStats(statsFields);
     this.parser = new HeadParser({ maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount });
-    this.readBuffer = new Uint8Array(Math.max(2 * limits.maxHeaderBytes, 64 * 1024));
+    this.readBuffer = new Uint8Array(readBufferBytes(limits));
     const { address } = listener;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
@@ -121,10 +121,6 @@ export class Engine {
     this.loop = new PollLoop();
     this.loop.add(listener.fd, EPOLLIN, LISTENER_TOKEN);
     this.loop.start((count, events) => this.onEvents(count, events));
-  }
-
-  get activeConnections(): number {
-    return this.stats.active;
   }
 
   private onEvents(count: number, events: Uint32Array): void {

@@ -54,7 +54,8 @@ export function resolveLimits(user: Partial<Limits> | undefined): Limits {
   return limits;
 }
 
-/** Read buffer per connection: a whole head must fit, plus room to read body bytes behind it. */
+/** The engine's shared read buffer: a whole head must fit with room behind it (pipelined
+ * requests, body bytes), and 64 KiB lets one read take a burst of pipelined requests. */
 export function readBufferBytes(limits: Limits): number {
-  return Math.max(limits.maxHeaderBytes + 1024, 16 * 1024);
+  return Math.max(2 * limits.maxHeaderBytes, 64 * 1024);
 }

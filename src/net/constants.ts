@@ -21,7 +21,6 @@ export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
-export const EPOLLEXCLUSIVE = 1 << 28;
 export const EPOLLET = 1 << 31;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;

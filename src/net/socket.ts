@@ -29,13 +29,6 @@ export function connect(a: SocketAddress, transport: "tcp" | "udp" = "tcp"): num
   return fd;
 }
 
-/** Binds an unconnected socket (for UDP clients); returns the fd. */
-export function bindSocket(fd: number, a: SocketAddress): void {
-  const rc = lib.rp_bind(fd, scratch, encodeSockaddr(a, scratch));
-  if (rc < 0) throw new SyscallError("bind", -rc, formatAddress(a));
-}
-
-/** Reads into buf; returns bytes read, 0 at EOF, or -1 when nothing is there yet (EAGAIN). */
 /** The native side trusts offsets: a span outside the buffer would corrupt memory. */
 function checkSpan(buf: Uint8Array, offset: number, length: number): void {
   if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > buf.byteLength) {
