@@ -11,7 +11,7 @@ extra="["
 for spec in "$@"; do
   name=${spec%%=*}; dir=$(cd "${spec#*=}" && pwd)
   mkdir -p "$dir/bench/servers"
-  cp bench/servers/reuseport.ts "$dir/bench/servers/reuseport.ts"
+  cp bench/servers/reuseport.ts bench/servers/_exit-after.ts "$dir/bench/servers/"
   [ -e "$dir/zig" ] || ln -s "$root/zig" "$dir/zig"
   [ "$extra" = "[" ] || extra+=","
   extra+="{\"id\":\"$name-bun\",\"label\":\"$name (bun)\",\"argv\":[\"$root/node_modules/.bin/bun\",\"$dir/bench/servers/reuseport.ts\"]}"

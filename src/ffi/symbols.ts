@@ -57,6 +57,10 @@ export const symbols = {
   rp_read: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
   /** (fd, buffer, offset, length) -> bytes written */
   rp_write: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
+  /** (socket fd, buffer, offset, length) -> bytes received, 0 at EOF; read() without the VFS layers */
+  rp_recv: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
+  /** (socket fd, buffer, offset, length) -> bytes sent; MSG_NOSIGNAL (EPIPE instead of SIGPIPE) */
+  rp_send: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
   /** (fd, a, a length, b, b length) -> bytes written; writev of two buffers (head + body). */
   rp_writev2: { args: ["i32", "buf", "u32", "buf", "u32"], ret: "i32" },
   /** (fd, a, a capacity, b, b capacity) -> bytes read; readv into two buffers. */

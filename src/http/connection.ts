@@ -3,8 +3,10 @@
 // Reads go into the engine's shared buffer; only bytes left over between reads are copied.
 import { lib } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
+import { EPOLLHUP, EPOLLRDHUP } from "../net/constants.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import { HeadParser, ParseStatus } from "./parser.ts";
+import { ParseStatus } from "./parser.ts";
+import { HeadMemo, type ParsedHead } from "./head-memo.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
 import { RequestBody } from "./body.ts";
 import { LazyRequest } from "./request.ts";
@@ -52,6 +54,8 @@ export class Connection {
   private continueOwed = false;
   private versionMinor: 0 | 1 = 1;
   private discarding = false;
+  /** This connection's last bodiless head and its parse (see head-memo.ts). */
+  private memo: HeadMemo | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -70,8 +74,11 @@ export class Connection {
     return !this.busy && !this.leftover && !this.body && !this.closed;
   }
 
-  /** Called on EPOLLIN: one read into the shared buffer, then parse and dispatch. */
-  onReadable(): void {
+  /**
+   * Called on an (edge-triggered) EPOLLIN: one read into the shared buffer, then parse and dispatch. A
+   * read that did not fill the buffer took everything; one that did re-arms the edge for the rest.
+   */
+  onReadable(mask: number): void {
     const engine = this.engine;
     const buffer = engine.readBuffer;
     let length = 0;
@@ -86,10 +93,13 @@ export class Connection {
       this.pauseReading();
       return;
     }
-    const n = lib.rp_read(this.fd, buffer, length, buffer.byteLength - length);
+    const room = buffer.byteLength - length;
+    const n = lib.rp_recv(this.fd, buffer, length, room);
     if (n > 0) {
       engine.stats.bytesIn += n;
       length += n;
+      // The peer's FIN came with this edge and the short read took the last bytes: no new edge will say so.
+      if (n < room && mask & (EPOLLRDHUP | EPOLLHUP)) this.peerClosed = true;
     } else if (n === 0) {
       this.peerClosed = true;
     } else if (n !== -EAGAIN) {
@@ -99,6 +109,7 @@ export class Connection {
     }
     this.consume(buffer, length);
     if (this.peerClosed && !this.closed) this.onPeerClosed();
+    else if (n === room) engine.updateInterest(this);
   }
 
   /** Runs the parser over buffer[0, length) and keeps what it could not use yet. */
@@ -127,19 +138,30 @@ export class Connection {
         this.yielded = true;
         break;
       }
-      const parser = engine.parser;
-      const status = parser.parse(buffer, start, end);
-      if (status === ParseStatus.Incomplete) {
-        if (this.deadlineKind !== Deadline.Head) engine.setDeadline(this, Deadline.Head, engine.limits.headerTimeoutMs);
-        break;
+      let head: ParsedHead;
+      let headers: string[];
+      const memo = this.memo;
+      if (memo !== null && memo.matches(buffer, start, end)) {
+        head = memo;
+        headers = memo.headers;
+      } else {
+        const parser = engine.parser;
+        const status = parser.parse(buffer, start, end);
+        if (status === ParseStatus.Incomplete) {
+          if (this.deadlineKind !== Deadline.Head) engine.setDeadline(this, Deadline.Head, engine.limits.headerTimeoutMs);
+          break;
+        }
+        if (status === ParseStatus.Error) {
+          this.failRequest(parser.errorStatus, parser.errorCode as HttpErrorCode, parser.errorReason);
+          return end;
+        }
+        head = parser;
+        headers = parser.headers.slice(0, 2 * parser.headerCount);
+        if (HeadMemo.accepts(parser)) (this.memo ??= new HeadMemo()).remember(parser, headers, buffer, start);
       }
-      if (status === ParseStatus.Error) {
-        this.failRequest(parser.errorStatus, parser.errorCode as HttpErrorCode, parser.errorReason);
-        return end;
-      }
-      start += parser.headLength;
+      start += head.headLength;
       pipelined++;
-      this.dispatch(parser);
+      this.dispatch(head, headers);
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }
     if (start >= end && !this.busy && !this.body && !this.closed) engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
@@ -148,32 +170,32 @@ export class Connection {
   }
 
   /** Builds the Request for the parsed head and calls the handler. */
-  private dispatch(parser: HeadParser): void {
+  private dispatch(head: ParsedHead, headers: string[]): void {
     const engine = this.engine;
     engine.clearDeadline(this);
     this.busy = true;
     this.requests++;
     engine.stats.requests++;
-    this.versionMinor = parser.versionMinor;
-    const contentLength = parser.contentLength;
+    this.versionMinor = head.versionMinor;
+    const contentLength = head.contentLength;
     if (contentLength > engine.limits.maxBodyBytes) {
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
       return;
     }
     let body: ReadableStream<Uint8Array> | null = null;
-    if (parser.chunked || contentLength > 0) {
+    if (head.chunked || contentLength > 0) {
       this.body = new RequestBody({ onPull: () => this.onBodyPull(), onCancel: () => this.onBodyCancel() });
-      this.bodyRemaining = parser.chunked ? -1 : contentLength;
-      if (parser.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
-      this.continueOwed = parser.expectContinue && parser.versionMinor === 1;
+      this.bodyRemaining = head.chunked ? -1 : contentLength;
+      if (head.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
+      this.continueOwed = head.expectContinue && head.versionMinor === 1;
       body = this.body.stream;
     }
-    const keepAlive = parser.keepAlive && !engine.stopping;
+    const keepAlive = head.keepAlive && !engine.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
     const request = new LazyRequest(
-      parser.method, parser.host, engine.origin, parser.target, parser.headers.slice(0, 2 * parser.headerCount), body, this,
+      head.method, head.host, engine.origin, head.target, headers, body, this,
     );
-    this.sender.begin(parser.method === "HEAD", parser.versionMinor);
+    this.sender.begin(head.method === "HEAD", head.versionMinor);
     engine.invoke(this, request as unknown as Request);
   }
 

@@ -10,7 +10,8 @@ export class DateCache {
   value = "";
   /** `Date: <value>\r\n` as bytes. */
   readonly line = new Uint8Array(DATE_LINE_BYTES);
-  private second = Number.NaN;
+  /** The Unix second `line` was formatted for. */
+  second = Number.NaN;
 
   constructor() {
     for (let i = 0; i < LINE_PREFIX.length; i++) this.line[i] = LINE_PREFIX.charCodeAt(i);

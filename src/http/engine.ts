@@ -3,7 +3,7 @@
 import { lib } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
-import { EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
+import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
 import { PollLoop } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
@@ -144,7 +144,7 @@ export class Engine {
       if (conn === undefined) continue;
       if (mask & EPOLLOUT) conn.sender.onWritable();
       if (conn.closed) continue;
-      if (mask & ~EPOLLOUT) conn.onReadable(); // IN, RDHUP, HUP, ERR: the read tells which
+      if (mask & ~EPOLLOUT) conn.onReadable(mask); // IN, RDHUP, HUP, ERR: the read tells which
     }
   }
 
@@ -183,14 +183,18 @@ export class Engine {
     if (bitmap !== null && fd >> 3 < bitmap.byteLength) bitmap[fd >> 3] |= 1 << (fd & 7);
     this.stats.accepted++;
     this.stats.active++;
-    this.loop.add(fd, EPOLLIN | EPOLLRDHUP, slot);
+    this.loop.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, slot);
     this.setDeadline(conn, Deadline.Idle, this.limits.idleTimeoutMs);
   }
 
-  /** Epoll interest follows the connection: IN unless reading is paused, OUT while bytes wait. */
+  /**
+   * Epoll interest follows the connection: IN unless reading is paused, OUT while bytes wait. Connections are
+   * edge-triggered (epoll_wait does not re-check a socket we already read); a MOD re-reports what is still
+   * ready, so calling this after a read that filled the buffer also re-arms the edge.
+   */
   updateInterest(conn: Connection): void {
     if (conn.closed) return;
-    const mask = (conn.readPaused ? 0 : EPOLLIN | EPOLLRDHUP) | (conn.sender.wantsWritable ? EPOLLOUT : 0);
+    const mask = (conn.readPaused ? 0 : EPOLLIN | EPOLLRDHUP) | (conn.sender.wantsWritable ? EPOLLOUT : 0) | EPOLLET;
     this.loop.modify(conn.fd, mask, conn.slot);
   }
 

@@ -4,6 +4,8 @@
 import { lib, runtime } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "./response-head.ts";
+import { BareTextCache } from "./bare-text-cache.ts";
+import { dateCache } from "./date-cache.ts";
 import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunk-framing.ts";
 import type { Connection } from "./connection.ts";
 
@@ -11,6 +13,7 @@ import type { Connection } from "./connection.ts";
 const PENDING_BYTES_MAX = 256 * 1024;
 const encoder = new TextEncoder();
 const headWriter = new ResponseHeadWriter();
+const bareTextCache = new BareTextCache();
 const EMPTY = new Uint8Array(0);
 
 export class ResponseSender {
@@ -25,6 +28,8 @@ export class ResponseSender {
     requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
   };
   private readonly headerList: string[] = [];
+  /** Where the last head was written in the engine's batch buffer. */
+  private headStart = 0;
 
   constructor(private readonly conn: Connection) {}
 
@@ -39,7 +44,7 @@ export class ResponseSender {
     const bare = runtime.bareBody(response);
     if (bare !== undefined) {
       // `new Response(body)` with no init: status 200 and no headers, so neither is read.
-      if (typeof bare === "string") this.sendText(null, bare);
+      if (typeof bare === "string") this.sendBareText(bare);
       else if (this.writeHead(null, bare.byteLength) === BodyMode.ContentLength) this.append(bare);
       this.finish();
       return;
@@ -55,6 +60,30 @@ export class ResponseSender {
       if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
     }
     this.finish();
+  }
+
+  /**
+   * `new Response(text)` to a keep-alive HTTP/1.1 request that is not HEAD: the whole response (head with
+   * Date, and body) is the same bytes as the last one with this text in the same second, so copy those.
+   */
+  private sendBareText(text: string): void {
+    const conn = this.conn;
+    if (text.length > SHORT_TEXT_MAX || this.versionMinor !== 1 || this.isHead || conn.closeAfterResponse) {
+      this.sendText(null, text);
+      return;
+    }
+    const engine = conn.engine;
+    const second = Math.floor((engine.batchNow || Date.now()) / 1000);
+    const cached = bareTextCache.get(text, second);
+    if (cached !== null) {
+      this.append(cached);
+      return;
+    }
+    this.sendText(null, text);
+    // The bytes from the head's start are this response's unless a flush already sent part of them.
+    if (engine.writeLength > this.headStart && !conn.closeAfterResponse) {
+      bareTextCache.set(text, dateCache.second, engine.writeBuffer.slice(this.headStart, engine.writeLength));
+    }
   }
 
   /**
@@ -144,9 +173,11 @@ export class ResponseSender {
   private encodeHead(): BodyMode {
     const engine = this.conn.engine;
     const nowMs = engine.batchNow || undefined; // the batch's clock for the Date header
-    let end = headWriter.write(engine.writeBuffer, engine.writeLength, this.head, nowMs);
+    this.headStart = engine.writeLength;
+    let end = headWriter.write(engine.writeBuffer, this.headStart, this.head, nowMs);
     if (end < 0) {
       this.flush();
+      this.headStart = 0;
       end = headWriter.write(engine.writeBuffer, 0, this.head, nowMs);
       if (end < 0) throw new RangeError("response head is larger than the write buffer");
     }
@@ -189,7 +220,7 @@ export class ResponseSender {
       this.queue(bytes.slice());
       return;
     }
-    const n = lib.rp_write(this.conn.fd, bytes, 0, bytes.byteLength);
+    const n = lib.rp_send(this.conn.fd, bytes, 0, bytes.byteLength);
     if (n === bytes.byteLength) {
       this.conn.engine.stats.bytesOut += n;
       return;
@@ -218,7 +249,7 @@ export class ResponseSender {
   onWritable(): void {
     while (this.pending.length > 0 && !this.conn.closed) {
       const chunk = this.pending[0];
-      const n = lib.rp_write(this.conn.fd, chunk, 0, chunk.byteLength);
+      const n = lib.rp_send(this.conn.fd, chunk, 0, chunk.byteLength);
       if (n === -EAGAIN) return;
       if (n < 0) {
         this.conn.destroy();

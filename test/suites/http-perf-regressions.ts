@@ -1,9 +1,10 @@
 // Behaviours the hot-path optimisations of 2026-11-25 (docs/benchmarks.md) must keep: requestIP without a
 // per-request map, string bodies encoded straight into the write buffer, the header-line cache of the
-// response head writer, and the batch clock (Date header, deadlines).
+// response head writer, the batch clock (Date header, deadlines), repeated heads and repeated text responses.
 import { assert, test } from "../_harness.ts";
 import { RawClient, rawExchange, startServer, statusOf, withServer } from "../_http.ts";
 import { ResponseHeadWriter, type ResponseHeadInput } from "../../src/http/response-head.ts";
+import { BareTextCache } from "../../src/http/bare-text-cache.ts";
 
 const utf8 = new TextEncoder();
 
@@ -189,3 +190,66 @@ test("perf-regressions: Date header is current and idle keep-alive connections s
       client.close();
     }
   }));
+
+test("perf-regressions: repeated heads on a connection are reused only when every byte is the same", () =>
+  withServer((request) => new Response(`${request.method} ${request.url} ${request.headers.get("x-k")}`), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    const head = (host: string, name: string, value: string) => `GET /a HTTP/1.1\r\nHost: ${host}\r\n${name}: ${value}\r\n\r\n`;
+    try {
+      const sent = [
+        head("a", "X-K", "1"), head("a", "X-K", "1"), head("a", "X-K", "2"), head("b", "X-K", "2"),
+        "POST /a HTTP/1.1\r\nHost: b\r\nX-K: 2\r\nContent-Length: 3\r\n\r\nxyz", head("b", "X-K", "2"),
+      ];
+      await client.write(sent.join(""));
+      await client.until(() => client.responses() === sent.length && client.text.endsWith("GET http://b/a 2"));
+      const bodies = client.text.split(/(?=HTTP\/1\.1 )/).map(bodyOf);
+      assert.deepEqual(bodies, [
+        "GET http://a/a 1", "GET http://a/a 1", "GET http://a/a 2", "GET http://b/a 2", "POST http://b/a 2", "GET http://b/a 2",
+      ]);
+      // The remembered head again, one byte at a time: parsed as it arrives, answered once complete.
+      const again = head("b", "X-K", "2");
+      for (const byte of again) await client.write(byte);
+      await client.until(() => client.responses() === sent.length + 1);
+      // Same length, one byte different, and invalid (a space in the field name): 400, not the memo.
+      await client.write(head("b", "X K", "2"));
+      const text = await client.closedByPeer();
+      assert.equal(statusOf(text.split(/(?=HTTP\/1\.1 )/).at(-1)!), 400);
+    } finally {
+      client.close();
+    }
+  }));
+
+test("perf-regressions: a repeated text response keeps HEAD, HTTP/1.0 and Connection: close right", () =>
+  withServer(() => new Response("same"), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    try {
+      const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+      await client.write(get + get + "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n" + get);
+      await client.until(() => client.responses() === 4 && client.text.endsWith("same"));
+      const answers = client.text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers[0], answers[1], "the same bytes twice");
+      assert.equal(bodyOf(answers[3]), "same");
+      assert.match(answers[2], /\r\ncontent-length: 4\r\n/i);
+      assert.ok(answers[2].endsWith("\r\n\r\n"), "no body after the HEAD answer");
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      const closing = (await client.closedByPeer()).split(/(?=HTTP\/1\.1 )/).at(-1)!;
+      assert.match(closing, /\r\nconnection: close\r\n/i);
+      assert.equal(bodyOf(closing), "same");
+    } finally {
+      client.close();
+    }
+    const old = await rawExchange(server.port, "GET / HTTP/1.0\r\n\r\n");
+    assert.doesNotMatch(old, /keep-alive/i);
+    assert.equal(bodyOf(old), "same");
+  }));
+
+test("perf-regressions: the text response cache holds one text for one Date second", () => {
+  const cache = new BareTextCache();
+  const bytes = new Uint8Array([1, 2, 3]);
+  assert.equal(cache.get("a", 10), null);
+  cache.set("a", 10, bytes);
+  assert.equal(cache.get("a", 10), bytes);
+  assert.equal(cache.get("a", 11), null, "a new second formats a new Date");
+  assert.equal(cache.get(["a", "b"].join("").slice(0, 1), 10), bytes, "equal strings match, not only the same one");
+  assert.equal(cache.get("b", 10), null);
+});

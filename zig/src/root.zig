@@ -112,6 +112,12 @@ export fn rp_read(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
 export fn rp_write(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
     return io.write(fd, buffer, offset, length);
 }
+export fn rp_recv(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
+    return io.recv(fd, buffer, offset, length);
+}
+export fn rp_send(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
+    return io.send(fd, buffer, offset, length);
+}
 export fn rp_writev2(fd: i32, a: ?[*]u8, a_length: u32, b: ?[*]u8, b_length: u32) i32 {
     return io.writev2(fd, a, a_length, b, b_length);
 }
