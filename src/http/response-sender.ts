@@ -205,7 +205,7 @@ export class ResponseSender {
     const length = engine.writeLength;
     if (length === 0) return;
     engine.writeLength = 0;
-    this.write(engine.writeBuffer.subarray(0, length));
+    this.write(engine.writeBuffer, length); // no view per flush: the length says how much
   }
 
   /** Bytes outside the batch, e.g. "100 Continue" while the handler runs. */
@@ -214,14 +214,15 @@ export class ResponseSender {
     this.write(bytes);
   }
 
-  private write(bytes: Uint8Array): void {
+  /** Sends bytes[0, length); what the socket does not take is copied into the pending queue. */
+  private write(bytes: Uint8Array, length = bytes.byteLength): void {
     if (this.conn.closed) return;
     if (this.pendingBytes > 0) {
-      this.queue(bytes.slice());
+      this.queue(bytes.slice(0, length));
       return;
     }
-    const n = lib.rp_send(this.conn.fd, bytes, 0, bytes.byteLength);
-    if (n === bytes.byteLength) {
+    const n = lib.rp_send(this.conn.fd, bytes, 0, length);
+    if (n === length) {
       this.conn.engine.stats.bytesOut += n;
       return;
     }
@@ -232,7 +233,7 @@ export class ResponseSender {
     }
     const written = Math.max(n, 0);
     this.conn.engine.stats.bytesOut += written;
-    this.queue(bytes.slice(written));
+    this.queue(bytes.slice(written, length));
   }
 
   private queue(bytes: Uint8Array): void {
