@@ -20,6 +20,11 @@ const EMFILE = 24;
 const ENFILE = 23;
 /** After EMFILE the listener rests this long (it stays readable, so epoll would spin). */
 const ACCEPT_PAUSE_MS = 100;
+/**
+ * Read once: Deno defines `Response` as a lazy global getter, ~35 ns per lookup, once per request in
+ * invoke(). Read after ../ffi/index.ts has loaded, so on Bun it is the recording subclass (src/ffi/bun.ts).
+ */
+const ResponseClass: typeof Response = globalThis.Response;
 
 export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
@@ -207,13 +212,13 @@ export class Engine {
       this.answerError(conn, error);
       return;
     }
-    if (result instanceof Response) {
+    if (result instanceof ResponseClass) {
       conn.sender.send(result);
       return;
     }
     Promise.resolve(result).then(
       (response) => {
-        if (response instanceof Response) this.complete(conn, response);
+        if (response instanceof ResponseClass) this.complete(conn, response);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },
       (error) => this.answerError(conn, error),
@@ -251,7 +256,7 @@ export class Engine {
       return;
     }
     Promise.resolve(answer).then(
-      (response) => (response instanceof Response ? this.complete(conn, response) : fallback()),
+      (response) => (response instanceof ResponseClass ? this.complete(conn, response) : fallback()),
       (secondary) => {
         this.reportError(secondary);
         fallback();

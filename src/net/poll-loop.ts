@@ -17,6 +17,8 @@ const DRAIN_ROUNDS_MAX = 64;
  * costs at most this many extra polls.
  */
 const IDLE_SPINS_MAX = 2;
+/** Read once: a lazy global getter on Deno. */
+const schedule: (callback: () => void) => unknown = globalThis.setImmediate;
 
 export type EventHandler = (count: number, events: Uint32Array) => void;
 
@@ -81,7 +83,7 @@ export class PollLoop {
       if (count === 0) {
         if (this.idleSpins < IDLE_SPINS_MAX) {
           this.idleSpins++;
-          setImmediate(this.drain);
+          schedule(this.drain);
           return;
         }
         this.idleSpins = 0;
@@ -93,7 +95,7 @@ export class PollLoop {
       if (this.stopped) return;
     }
     // Still busy: let timers, promises and I/O callbacks run, then go on without a wake.
-    setImmediate(this.drain);
+    schedule(this.drain);
   };
 
   /** Stops the wake thread (joined natively) and closes the epoll fd; registered fds stay open. */
