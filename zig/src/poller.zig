@@ -36,9 +36,11 @@ pub fn epollControl(epoll_fd: i32, operation: i32, fd: i32, events: u32, token: 
     return errno.result(linux.epoll_ctl(epoll_fd, @bitCast(operation), fd, &event));
 }
 
-/// Wake thread state bits, one futex word so that arm and stop can never be missed.
-const wake_armed: u32 = 1;
-const wake_stop: u32 = 2;
+/// Tokens in the wake thread's own epoll set.
+const wake_token_events: u64 = 0;
+const wake_token_stop: u64 = 1;
+/// The wake thread's interest in the poller's epoll fd: one report, then silent until rp_poller_arm.
+const wake_interest: u32 = linux.EPOLL.IN | linux.EPOLL.ONESHOT;
 
 const Poller = struct {
     epoll_fd: i32,
@@ -48,8 +50,9 @@ const Poller = struct {
     /// rp_poller_wait calls in flight (Deno runs them on its blocking pool); destroy waits for 0.
     waiters: std.atomic.Value(u32) = .init(0),
     closing: std.atomic.Value(bool) = .init(false),
-    wake_state: std.atomic.Value(u32) = .init(wake_armed),
-    /// Read only by the wake thread; destroy writes it to end a poll().
+    /// The wake thread's epoll set: the poller's epoll fd (one-shot) and stop_fd.
+    wake_epoll_fd: i32 = -1,
+    /// An eventfd; destroy signals it to end the wake thread's wait.
     stop_fd: i32 = -1,
     pipe_read_fd: i32 = -1,
     pipe_write_fd: i32 = -1,
@@ -172,7 +175,13 @@ fn startWake(poller: *Poller) i32 {
     poller.pipe_write_fd = fds[1];
     poller.stop_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
     if (poller.stop_fd < 0) return poller.stop_fd;
-    poller.wake_state.store(wake_armed, .release); // The thread starts armed.
+    poller.wake_epoll_fd = epollCreate();
+    if (poller.wake_epoll_fd < 0) return poller.wake_epoll_fd;
+    // The thread starts armed.
+    const watch = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.epoll_fd, wake_interest, wake_token_events);
+    if (watch < 0) return watch;
+    const stop = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.stop_fd, linux.EPOLL.IN, wake_token_stop);
+    if (stop < 0) return stop;
     const config: std.Thread.SpawnConfig = .{ .stack_size = wake_thread_stack_bytes };
     poller.wake_thread = std.Thread.spawn(config, wakeLoop, .{poller}) catch |err| return switch (err) {
         error.OutOfMemory, error.SystemResources, error.LockedMemoryLimitExceeded => errno.negative(.NOMEM),
@@ -182,29 +191,45 @@ fn startWake(poller: *Poller) i32 {
     return poller.pipe_read_fd;
 }
 
-/// Lets the wake thread watch again once JS has drained the events.
-pub fn arm(handle: i32) i32 {
-    const poller = table.get(handle) orelse return errno.negative(.BADF);
-    const state_before = poller.wake_state.fetchOr(wake_armed, .acq_rel);
-    if (state_before & wake_armed == 0) {
-        _ = linux.futex_3arg(&poller.wake_state.raw, .{ .cmd = .WAKE, .private = true }, 1);
-    }
-    return 0;
+fn wakeControl(poller: *Poller, operation: u32, fd: i32, events: u32, token: u64) i32 {
+    var event: linux.epoll_event = .{ .events = events, .data = .{ .u64 = token } };
+    return errno.result(linux.epoll_ctl(poller.wake_epoll_fd, operation, fd, &event));
 }
 
-/// The wake thread: park until armed, poll() the epoll fd (which reports readiness without
-/// consuming edge-triggered events), disarm, write one byte. This is its event loop; it ends
-/// only when destroy sets wake_stop.
+/// Lets the wake thread report again once JS has drained the events: re-enables its one-shot
+/// interest. The kernel re-checks readiness on the spot, so events that came meanwhile are not
+/// missed, and the parked thread is not woken unless there is something to report.
+pub fn arm(handle: i32) i32 {
+    const poller = table.get(handle) orelse return errno.negative(.BADF);
+    if (poller.wake_thread == null) return 0;
+    return wakeControl(poller, linux.EPOLL.CTL_MOD, poller.epoll_fd, wake_interest, wake_token_events);
+}
+
+/// The wake thread: wait in its own epoll set until the poller's epoll fd is readable (nesting
+/// reports readiness without consuming edge-triggered events; one-shot keeps it quiet until JS
+/// re-arms), write one byte, repeat. It ends when destroy signals stop_fd.
 fn wakeLoop(poller: *Poller) void {
     blockSignals();
-    while (parkUntilArmed(&poller.wake_state)) {
-        if (!pollReady(poller)) return;
-        // Disarm before writing: JS can only re-arm after it has read the byte.
-        _ = poller.wake_state.fetchAnd(~wake_armed, .acq_rel);
-        const byte: [1]u8 = .{1};
-        // EAGAIN: the pipe is full, so JS already has wake-ups to read.
-        _ = errno.retry(linux.write, .{ poller.pipe_write_fd, &byte, 1 });
+    var events: [2]linux.epoll_event = undefined;
+    while (true) {
+        const rc = linux.epoll_wait(poller.wake_epoll_fd, &events, events.len, -1);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {},
+            .INTR => continue,
+            // Cannot happen with our own valid fds; wake JS once rather than hang it.
+            else => return wakeJs(poller),
+        }
+        for (events[0..rc]) |event| {
+            if (event.data.u64 == wake_token_stop) return;
+        }
+        wakeJs(poller);
     }
+}
+
+fn wakeJs(poller: *Poller) void {
+    const byte: [1]u8 = .{1};
+    // EAGAIN: the pipe is full, so JS already has wake-ups to read.
+    _ = errno.retry(linux.write, .{ poller.pipe_write_fd, &byte, 1 });
 }
 
 /// Process-directed signals (SIGINT, SIGCHLD, ...) belong to the runtime's own threads.
@@ -215,36 +240,11 @@ fn blockSignals() void {
     _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
 }
 
-/// Returns true once armed, false once stopped.
-fn parkUntilArmed(state: *std.atomic.Value(u32)) bool {
-    while (true) {
-        const observed = state.load(.acquire);
-        if (observed & wake_stop != 0) return false;
-        if (observed & wake_armed != 0) return true;
-        // Returns at once if the word changed since `observed` (EAGAIN), or on a spurious wake.
-        _ = linux.futex_4arg(&state.raw, .{ .cmd = .WAIT, .private = true }, observed, null);
-    }
-}
-
-/// Blocks until the epoll set has events (true) or destroy asked the thread to stop (false).
-fn pollReady(poller: *Poller) bool {
-    var fds = [_]linux.pollfd{
-        .{ .fd = poller.epoll_fd, .events = linux.POLL.IN, .revents = 0 },
-        .{ .fd = poller.stop_fd, .events = linux.POLL.IN, .revents = 0 },
-    };
-    // An unexpected poll error still wakes JS: it drains, re-arms, and we try again.
-    _ = errno.retry(linux.poll, .{ &fds, fds.len, -1 });
-    if (fds[1].revents != 0) return false;
-    return poller.wake_state.load(.acquire) & wake_stop == 0;
-}
-
 /// Stops and joins the wake thread, waits out in-flight waits, closes every fd, frees memory.
 pub fn destroy(handle: i32) i32 {
     const poller = table.remove(handle) orelse return errno.negative(.BADF);
     poller.closing.store(true, .seq_cst);
     if (poller.wake_thread) |thread| {
-        _ = poller.wake_state.fetchOr(wake_stop, .acq_rel);
-        _ = linux.futex_3arg(&poller.wake_state.raw, .{ .cmd = .WAKE, .private = true }, 1);
         _ = signalEventfd(poller.stop_fd);
         thread.join();
         poller.wake_thread = null;
@@ -271,7 +271,7 @@ fn release(poller: *Poller) void {
 }
 
 fn closeWake(poller: *Poller) void {
-    inline for (.{ "pipe_read_fd", "pipe_write_fd", "stop_fd" }) |field| {
+    inline for (.{ "pipe_read_fd", "pipe_write_fd", "stop_fd", "wake_epoll_fd" }) |field| {
         if (@field(poller, field) >= 0) _ = linux.close(@field(poller, field));
         @field(poller, field) = -1;
     }
@@ -352,6 +352,32 @@ test "poller: the wake thread writes one byte per arm, destroy joins it" {
     }
     try testing.expectEqual(@as(i32, 0), destroy(handle));
     try testing.expectEqual(errno.negative(.BADF), destroy(handle));
+}
+
+test "poller: the wake thread stays quiet until armed, and arming reports events that came meanwhile" {
+    const handle = create(8);
+    try testing.expect(handle >= 0);
+    defer _ = destroy(handle);
+    const fds = try makePipe();
+    defer _ = sockets.close(fds[0]);
+    defer _ = sockets.close(fds[1]);
+    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], linux.EPOLL.IN | linux.EPOLL.ET, 3));
+    const wake_fd = wakeFd(handle);
+    try testing.expect(wake_fd >= 0);
+    var byte: [8]u8 = undefined;
+    try testing.expectEqual(@as(i32, 0), arm(handle)); // arming an armed thread changes nothing
+    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+    try sockets.waitReady(wake_fd, linux.POLL.IN);
+    try testing.expectEqual(@as(i32, 1), io.read(wake_fd, &byte, 0, 8));
+    // Not re-armed: more events do not wake JS again.
+    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("y"), 0, 1));
+    var quiet = [_]linux.pollfd{.{ .fd = wake_fd, .events = linux.POLL.IN, .revents = 0 }};
+    try testing.expectEqual(@as(usize, 0), errno.retry(linux.poll, .{ &quiet, 1, 50 }));
+    // Armed with the event still pending (never harvested): reported at once.
+    try testing.expectEqual(@as(i32, 0), arm(handle));
+    try sockets.waitReady(wake_fd, linux.POLL.IN);
+    try testing.expectEqual(@as(i32, 1), io.read(wake_fd, &byte, 0, 8));
+    try testing.expectEqual(@as(i32, 1), wait(handle, 0));
 }
 
 test "poller: destroy interrupts and waits for a wait blocked on another thread" {
