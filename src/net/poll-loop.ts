@@ -1,5 +1,5 @@
 // Integrates an epoll set with the runtime's event loop without blocking it.
-// A native wake thread poll()s the epoll fd and writes a byte to a pipe when it becomes
+// A native wake thread watches the epoll fd and writes a byte to a pipe when it becomes
 // readable; the runtime reads that pipe with its own async I/O, we drain epoll_wait(0)
 // synchronously (bounded rounds, then yield so timers stay fair) and re-arm the thread.
 // Why this shape, with numbers: docs/event-loop.md.
