@@ -288,23 +288,41 @@ const testing = std.testing;
 const io = @import("io.zig");
 const sockets = @import("sockets.zig");
 
-fn makePipe() ![2]i32 {
-    var fds: [2]i32 = undefined;
-    try testing.expectEqual(@as(i32, 0), io.pipe(std.mem.asBytes(&fds)));
-    return fds;
-}
+/// A poller watching the read end of a fresh pipe, edge-triggered, under `token`.
+const PipeFixture = struct {
+    handle: i32,
+    fds: [2]i32,
+
+    fn init(token: u32) !PipeFixture {
+        const handle = create(16);
+        try testing.expect(handle >= 0);
+        var fds: [2]i32 = undefined;
+        try testing.expectEqual(@as(i32, 0), io.pipe(std.mem.asBytes(&fds)));
+        const edge = linux.EPOLL.IN | linux.EPOLL.ET;
+        try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], edge, token));
+        return .{ .handle = handle, .fds = fds };
+    }
+
+    /// Destroys the poller (again, if the test already did) and closes the pipe.
+    fn deinit(fixture: PipeFixture) void {
+        _ = destroy(fixture.handle);
+        _ = sockets.close(fixture.fds[0]);
+        _ = sockets.close(fixture.fds[1]);
+    }
+
+    fn send(fixture: PipeFixture, byte: u8) !void {
+        var bytes = [1]u8{byte};
+        try testing.expectEqual(@as(i32, 1), io.write(fixture.fds[1], &bytes, 0, 1));
+    }
+};
 
 test "poller: poll() on the epoll fd does not consume an edge-triggered event" {
-    const handle = create(16);
-    try testing.expect(handle >= 0);
-    defer _ = destroy(handle);
-    const fds = try makePipe();
-    defer _ = sockets.close(fds[0]);
-    defer _ = sockets.close(fds[1]);
+    const fixture = try PipeFixture.init(7);
+    defer fixture.deinit();
+    const handle = fixture.handle;
     const edge = linux.EPOLL.IN | linux.EPOLL.ET;
-    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], edge, 7));
-    try testing.expectEqual(errno.negative(.INVAL), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[1], edge, interrupt_token));
-    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+    try testing.expectEqual(errno.negative(.INVAL), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fixture.fds[1], edge, interrupt_token));
+    try fixture.send('x');
 
     // poll() twice: the event stays in the ready list both times.
     try sockets.waitReady(epollFd(handle), linux.POLL.IN);
@@ -329,25 +347,22 @@ test "poller: interrupt makes a blocked wait return no events" {
 }
 
 test "poller: the wake thread writes one byte per arm, destroy joins it" {
-    const handle = create(8);
-    try testing.expect(handle >= 0);
-    const fds = try makePipe();
-    defer _ = sockets.close(fds[0]);
-    defer _ = sockets.close(fds[1]);
-    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], linux.EPOLL.IN | linux.EPOLL.ET, 3));
+    const fixture = try PipeFixture.init(3);
+    defer fixture.deinit();
+    const handle = fixture.handle;
     const wake_fd = wakeFd(handle);
     try testing.expect(wake_fd >= 0);
     try testing.expectEqual(wake_fd, wakeFd(handle));
     try sockets.expectCloexecNonblock(wake_fd);
 
     for (0..3) |_| {
-        try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+        try fixture.send('x');
         try sockets.waitReady(wake_fd, linux.POLL.IN);
         var byte: [8]u8 = undefined;
         try testing.expectEqual(@as(i32, 1), io.read(wake_fd, &byte, 0, 8));
         try testing.expectEqual(@as(i32, 1), wait(handle, 0));
         var data: [8]u8 = undefined;
-        try testing.expectEqual(@as(i32, 1), io.read(fds[0], &data, 0, 8));
+        try testing.expectEqual(@as(i32, 1), io.read(fixture.fds[0], &data, 0, 8));
         try testing.expectEqual(@as(i32, 0), arm(handle));
     }
     try testing.expectEqual(@as(i32, 0), destroy(handle));
@@ -355,22 +370,18 @@ test "poller: the wake thread writes one byte per arm, destroy joins it" {
 }
 
 test "poller: the wake thread stays quiet until armed, and arming reports events that came meanwhile" {
-    const handle = create(8);
-    try testing.expect(handle >= 0);
-    defer _ = destroy(handle);
-    const fds = try makePipe();
-    defer _ = sockets.close(fds[0]);
-    defer _ = sockets.close(fds[1]);
-    try testing.expectEqual(@as(i32, 0), epollControl(epollFd(handle), linux.EPOLL.CTL_ADD, fds[0], linux.EPOLL.IN | linux.EPOLL.ET, 3));
+    const fixture = try PipeFixture.init(3);
+    defer fixture.deinit();
+    const handle = fixture.handle;
     const wake_fd = wakeFd(handle);
     try testing.expect(wake_fd >= 0);
     var byte: [8]u8 = undefined;
     try testing.expectEqual(@as(i32, 0), arm(handle)); // arming an armed thread changes nothing
-    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("x"), 0, 1));
+    try fixture.send('x');
     try sockets.waitReady(wake_fd, linux.POLL.IN);
     try testing.expectEqual(@as(i32, 1), io.read(wake_fd, &byte, 0, 8));
     // Not re-armed: more events do not wake JS again.
-    try testing.expectEqual(@as(i32, 1), io.write(fds[1], @constCast("y"), 0, 1));
+    try fixture.send('y');
     var quiet = [_]linux.pollfd{.{ .fd = wake_fd, .events = linux.POLL.IN, .revents = 0 }};
     try testing.expectEqual(@as(usize, 0), errno.retry(linux.poll, .{ &quiet, 1, 50 }));
     // Armed with the event still pending (never harvested): reported at once.
