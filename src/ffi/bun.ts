@@ -46,6 +46,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     openWakeReader,
     staticBody,
     bareBody,
+    isResponse: (value: unknown): value is Response => value instanceof NativeResponse,
     mainModule: Bun.main,
     defaultWorkerMode: "thread",
     spawnWorker,

@@ -54,6 +54,9 @@ export interface Runtime {
   /** The body of a Response made as `new Response(body)` with a string or bytes and no init
    * (so status 200 and no headers), read without touching its headers; undefined otherwise. */
   bareBody(response: Response): string | Uint8Array | undefined;
+  /** `value instanceof Response`, for any Response (fetch's included), at the cost of a plain instanceof:
+   * Bun's global is our recording subclass (its hasInstance hook costs ~35 ns), Deno's a lazy global getter. */
+  isResponse(value: unknown): value is Response;
   /** The entry module that workers re-run (path or URL). */
   readonly mainModule: string;
   /** Where workers live by default: Bun threads (Workers), Deno subprocesses. */

@@ -1,6 +1,6 @@
 // The HTTP engine of one worker: a listener, an epoll set driven by PollLoop, the connection
 // table, shared read/write buffers, deadlines (408, idle), counters, and graceful stop.
-import { lib } from "../ffi/index.ts";
+import { lib, runtime } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
 import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
@@ -20,11 +20,6 @@ const EMFILE = 24;
 const ENFILE = 23;
 /** After EMFILE the listener rests this long (it stays readable, so epoll would spin). */
 const ACCEPT_PAUSE_MS = 100;
-/**
- * Read once: Deno defines `Response` as a lazy global getter, ~35 ns per lookup, once per request in
- * invoke(). Read after ../ffi/index.ts has loaded, so on Bun it is the recording subclass (src/ffi/bun.ts).
- */
-const ResponseClass: typeof Response = globalThis.Response;
 
 export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
@@ -212,13 +207,13 @@ export class Engine {
       this.answerError(conn, error);
       return;
     }
-    if (result instanceof ResponseClass) {
+    if (runtime.isResponse(result)) {
       conn.sender.send(result);
       return;
     }
     Promise.resolve(result).then(
       (response) => {
-        if (response instanceof ResponseClass) this.complete(conn, response);
+        if (runtime.isResponse(response)) this.complete(conn, response);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },
       (error) => this.answerError(conn, error),
@@ -256,7 +251,7 @@ export class Engine {
       return;
     }
     Promise.resolve(answer).then(
-      (response) => (response instanceof ResponseClass ? this.complete(conn, response) : fallback()),
+      (response) => (runtime.isResponse(response) ? this.complete(conn, response) : fallback()),
       (secondary) => {
         this.reportError(secondary);
         fallback();
