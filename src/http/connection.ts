@@ -6,7 +6,7 @@ import { EAGAIN } from "../ffi/errno.ts";
 import { EPOLLHUP, EPOLLRDHUP } from "../net/constants.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { ParseStatus } from "./parser.ts";
-import { HeadMemo, type ParsedHead } from "./head-memo.ts";
+import { HeadMemo } from "./head-memo.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
 import { RequestBody } from "./body.ts";
 import { LazyRequest } from "./request.ts";
@@ -54,8 +54,8 @@ export class Connection {
   private continueOwed = false;
   private versionMinor: 0 | 1 = 1;
   private discarding = false;
-  /** This connection's last bodiless head and its parse (see head-memo.ts). */
-  private memo: HeadMemo | null = null;
+  /** The current request's head; its bytes are reused when the next head repeats them (head-memo.ts). */
+  private readonly head = new HeadMemo();
 
   constructor(
     readonly engine: Engine,
@@ -138,13 +138,8 @@ export class Connection {
         this.yielded = true;
         break;
       }
-      let head: ParsedHead;
-      let headers: string[];
-      const memo = this.memo;
-      if (memo !== null && memo.matches(buffer, start, end)) {
-        head = memo;
-        headers = memo.headers;
-      } else {
+      const head = this.head;
+      if (!head.matches(buffer, start, end)) {
         const parser = engine.parser;
         const status = parser.parse(buffer, start, end);
         if (status === ParseStatus.Incomplete) {
@@ -155,13 +150,11 @@ export class Connection {
           this.failRequest(parser.errorStatus, parser.errorCode as HttpErrorCode, parser.errorReason);
           return end;
         }
-        head = parser;
-        headers = parser.headers.slice(0, 2 * parser.headerCount);
-        if (HeadMemo.accepts(parser)) (this.memo ??= new HeadMemo()).remember(parser, headers, buffer, start);
+        head.record(parser, parser.headers.slice(0, 2 * parser.headerCount), buffer, start);
       }
       start += head.headLength;
       pipelined++;
-      this.dispatch(head, headers);
+      this.dispatch(head);
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }
     if (start >= end && !this.busy && !this.body && !this.closed) engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
@@ -170,7 +163,7 @@ export class Connection {
   }
 
   /** Builds the Request for the parsed head and calls the handler. */
-  private dispatch(head: ParsedHead, headers: string[]): void {
+  private dispatch(head: HeadMemo): void {
     const engine = this.engine;
     engine.clearDeadline(this);
     this.busy = true;
@@ -193,7 +186,7 @@ export class Connection {
     const keepAlive = head.keepAlive && !engine.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
     const request = new LazyRequest(
-      head.method, head.host, engine.origin, head.target, headers, body, this,
+      head.method, head.host, engine.origin, head.target, head.headers, body, this,
     );
     this.sender.begin(head.method === "HEAD", head.versionMinor);
     engine.invoke(this, request as unknown as Request);
