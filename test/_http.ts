@@ -60,6 +60,11 @@ export class RawClient {
     return new Promise((resolve, reject) => this.socket.write(data, (error) => (error ? reject(error) : resolve())));
   }
 
+  /** Writes data, then half-closes: our FIN follows the bytes, the socket still reads. */
+  end(data: string | Uint8Array): Promise<void> {
+    return new Promise((resolve) => this.socket.end(data, () => resolve()));
+  }
+
   /** Waits until predicate(text) holds, or the peer closed, or timeoutMs passed; returns the text. */
   async until(predicate: (text: string) => boolean, timeoutMs = 5000): Promise<string> {
     const deadline = Date.now() + timeoutMs;

@@ -253,3 +253,29 @@ test("perf-regressions: the text response cache holds one text for one Date seco
   assert.equal(cache.get(["a", "b"].join("").slice(0, 1), 10), bytes, "equal strings match, not only the same one");
   assert.equal(cache.get("b", 10), null);
 });
+
+test("perf-regressions: a client's FIN right behind its requests (edge-triggered reads) still gets every answer", () =>
+  withServer(async (request) => new Response(`${request.method} ${await request.text()}`), {}, async (server) => {
+    const cases = [
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+      `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n${"x".repeat(200_000)}`, // more than one read buffer
+    ];
+    for (const data of cases) {
+      const client = await RawClient.open(server.port);
+      try {
+        await client.end(data);
+        const text = await client.closedByPeer();
+        assert.ok(client.closed, "the server closes after answering");
+        const answers = text.split(/(?=HTTP\/1\.1 )/);
+        const expected = (data.match(/HTTP\/1\.1\r\n/g) ?? []).length;
+        assert.equal(answers.length, expected, JSON.stringify(text.slice(0, 200)));
+        for (const answer of answers) assert.equal(statusOf(answer), 200);
+        assert.ok(bodyOf(answers.at(-1)!).startsWith(data.startsWith("POST") ? "POST " : "GET "));
+        if (data.length > 100_000) assert.equal(bodyOf(answers[0]).length, 5 + 200_000);
+      } finally {
+        client.close();
+      }
+    }
+  }));
