@@ -100,15 +100,22 @@ export class RawClient {
   }
 }
 
-/** Sends raw bytes on a fresh connection and returns everything until the server closes it. */
-export async function rawExchange(port: number, data: string | Uint8Array, predicate?: (text: string) => boolean): Promise<string> {
+/** Opens a raw connection to 127.0.0.1:port for `body`, and closes it however body ends. */
+export async function withClient<T>(port: number, body: (client: RawClient) => Promise<T>): Promise<T> {
   const client = await RawClient.open(port);
   try {
-    await client.write(data);
-    return predicate ? await client.until(predicate) : await client.closedByPeer();
+    return await body(client);
   } finally {
     client.close();
   }
+}
+
+/** Sends raw bytes on a fresh connection and returns everything until the server closes it. */
+export function rawExchange(port: number, data: string | Uint8Array, predicate?: (text: string) => boolean): Promise<string> {
+  return withClient(port, async (client) => {
+    await client.write(data);
+    return predicate ? await client.until(predicate) : await client.closedByPeer();
+  });
 }
 
 export function statusOf(text: string): number {

@@ -8,7 +8,7 @@
 import type { HeadParser } from "./parser.ts";
 
 /** Longer heads are parsed every time (and cost no memory per connection). */
-export const MEMO_HEAD_BYTES_MAX = 1024;
+const MEMO_HEAD_BYTES_MAX = 1024;
 
 const NO_BYTES = new Uint8Array(0);
 

@@ -1,7 +1,7 @@
 // serve(): limits (431, 413, 408, idle close), request smuggling answers, streaming with
 // bounded memory, and clients that leave mid-response.
 import { assert, test } from "../_harness.ts";
-import { RawClient, rawExchange, statusOf, withServer } from "../_http.ts";
+import { RawClient, rawExchange, statusOf, withClient, withServer } from "../_http.ts";
 
 const echoLength = async (request: Request) => new Response(String((await request.arrayBuffer()).byteLength));
 
@@ -43,16 +43,13 @@ test("limits: a head that does not complete within headerTimeoutMs gets 408 and 
 
 test("limits: an idle keep-alive connection is closed after idleTimeoutMs", () =>
   withServer(() => new Response("x"), { limits: { idleTimeoutMs: 200 } }, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
       await client.until((t) => t.endsWith("x"));
       const text = await client.closedByPeer();
       assert.ok(client.closed);
       assert.equal(client.responses(), 1, text);
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 const SMUGGLING: [string, string][] = [

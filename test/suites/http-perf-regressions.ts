@@ -2,7 +2,7 @@
 // per-request map, string bodies encoded straight into the write buffer, the header-line cache of the
 // response head writer, the batch clock (Date header, deadlines), repeated heads and repeated text responses.
 import { assert, test } from "../_harness.ts";
-import { RawClient, rawExchange, startServer, statusOf, withServer } from "../_http.ts";
+import { RawClient, rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ResponseHeadWriter, type ResponseHeadInput } from "../../src/http/response-head.ts";
 import { BareTextCache } from "../../src/http/bare-text-cache.ts";
 
@@ -28,13 +28,10 @@ test("perf-regressions: requestIP finds the connection from the request; foreign
     return new Response("ok");
   });
   try {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
       await client.until(() => client.responses() === 2);
-    } finally {
-      client.close();
-    }
+    });
     assert.equal(seen.length, 8);
     const first = seen[0] as { address: string; family: string; port: number };
     assert.equal(first.address, "127.0.0.1");
@@ -112,17 +109,14 @@ test("perf-regressions: string bodies of every shape get the right bytes and Con
 
 test("perf-regressions: HEAD of a string body sends its Content-Length and no body", () =>
   withServer(() => new Response("héllo"), {}, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
       const text = await client.until(() => client.responses() === 2 && client.text.endsWith("h\xc3\xa9llo"));
       const [headAnswer, getAnswer] = text.split(/(?=HTTP\/1\.1 )/);
       assert.match(headAnswer, /\r\ncontent-length: 6\r\n/i);
       assert.ok(headAnswer.endsWith("\r\n\r\n"), "no body after the HEAD answer");
       assert.equal(bodyOf(getAnswer), "h\xc3\xa9llo");
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("perf-regressions: a repeated header set is sent exactly, and a changed value replaces it", async () => {
@@ -175,8 +169,7 @@ test("perf-regressions: the head writer's line cache validates every new pair an
 
 test("perf-regressions: Date header is current and idle keep-alive connections still time out", () =>
   withServer(() => new Response("ok"), { limits: { idleTimeoutMs: 300 } }, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
       const text = await client.until(() => client.responses() === 1 && client.text.endsWith("ok"));
       const date = /\r\ndate: ([^\r]+)\r\n/i.exec(text)?.[1] ?? "";
@@ -186,9 +179,7 @@ test("perf-regressions: Date header is current and idle keep-alive connections s
       const waited = Date.now() - started;
       assert.ok(client.closed, "closed by the idle timeout");
       assert.ok(waited >= 150 && waited < 3000, `closed after ${waited} ms`);
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("perf-regressions: repeated heads on a connection are reused only when every byte is the same", () =>
@@ -221,8 +212,7 @@ test("perf-regressions: repeated heads on a connection are reused only when ever
 
 test("perf-regressions: a repeated text response keeps HEAD, HTTP/1.0 and Connection: close right", () =>
   withServer(() => new Response("same"), {}, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
       await client.write(get + get + "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n" + get);
       await client.until(() => client.responses() === 4 && client.text.endsWith("same"));
@@ -235,9 +225,7 @@ test("perf-regressions: a repeated text response keeps HEAD, HTTP/1.0 and Connec
       const closing = (await client.closedByPeer()).split(/(?=HTTP\/1\.1 )/).at(-1)!;
       assert.match(closing, /\r\nconnection: close\r\n/i);
       assert.equal(bodyOf(closing), "same");
-    } finally {
-      client.close();
-    }
+    });
     const old = await rawExchange(server.port, "GET / HTTP/1.0\r\n\r\n");
     assert.doesNotMatch(old, /keep-alive/i);
     assert.equal(bodyOf(old), "same");
@@ -263,8 +251,7 @@ test("perf-regressions: a client's FIN right behind its requests (edge-triggered
       `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n${"x".repeat(200_000)}`, // more than one read buffer
     ];
     for (const data of cases) {
-      const client = await RawClient.open(server.port);
-      try {
+      await withClient(server.port, async (client) => {
         await client.end(data);
         const text = await client.closedByPeer();
         assert.ok(client.closed, "the server closes after answering");
@@ -274,8 +261,6 @@ test("perf-regressions: a client's FIN right behind its requests (edge-triggered
         for (const answer of answers) assert.equal(statusOf(answer), 200);
         assert.ok(bodyOf(answers.at(-1)!).startsWith(data.startsWith("POST") ? "POST " : "GET "));
         if (data.length > 100_000) assert.equal(bodyOf(answers[0]).length, 5 + 200_000);
-      } finally {
-        client.close();
-      }
+      });
     }
   }));

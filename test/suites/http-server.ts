@@ -1,6 +1,6 @@
 // serve(): the Bun.serve / Deno.serve surface, HTTP/1.1 connection semantics and handler errors.
 import { assert, test } from "../_harness.ts";
-import { RawClient, rawExchange, startServer, statusOf, withServer } from "../_http.ts";
+import { rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 
 const hello = () => new Response("Hello");
@@ -51,16 +51,13 @@ test("serve: the Request is a real Request with url, method, headers", () =>
 
 test("serve: keep-alive, HTTP/1.0 and Connection: close", () =>
   withServer(hello, {}, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
       await client.until((t) => t.endsWith("Hello"));
       await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
       await client.until(() => client.responses() === 2);
       assert.ok(!client.closed, "HTTP/1.1 stays open");
-    } finally {
-      client.close();
-    }
+    });
     const http10 = await rawExchange(server.port, "GET / HTTP/1.0\r\n\r\n");
     assert.equal(statusOf(http10), 200);
     assert.match(http10, /Connection: close\r\n/i);
@@ -83,28 +80,22 @@ test("serve: 100 pipelined requests in one write are answered in order", () =>
   withServer((request) => new Response(new URL(request.url).pathname), {}, async (server) => {
     let burst = "";
     for (let i = 0; i < 100; i++) burst += `GET /r${i} HTTP/1.1\r\nHost: a\r\n\r\n`;
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write(burst);
       const text = await client.until(() => client.responses() === 100);
       const bodies = text.split(/HTTP\/1\.1 200 OK\r\n/).slice(1).map((part) => part.split("\r\n\r\n")[1]);
       assert.deepEqual(bodies, Array.from({ length: 100 }, (_, i) => `/r${i}`));
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("serve: a request delivered one byte at a time parses the same", () =>
   withServer(async (request) => new Response(`${request.method} ${request.headers.get("x-a")} ${await request.text()}`), {}, async (server) => {
     const raw = "POST /p HTTP/1.1\r\nHost: a\r\nX-A: b\r\nContent-Length: 5\r\n\r\nhello";
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       for (const byte of raw) await client.write(byte);
       const text = await client.until((t) => t.endsWith("POST b hello"));
       assert.equal(statusOf(text), 200);
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("serve: handler errors become 500 and the server goes on", async () => {
@@ -180,16 +171,13 @@ test("serve: response bodies: string, bytes, Blob, stream, null", () =>
 
 test("serve: Expect: 100-continue gets 100 Continue before the body is sent", () =>
   withServer(async (request) => new Response(`got ${await request.text()}`), {}, async (server) => {
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
       await client.until((t) => t.includes("HTTP/1.1 100 Continue\r\n\r\n"));
       await client.write("data");
       const text = await client.until((t) => t.endsWith("got data"));
       assert.ok(text.startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("serve: request bodies: json, formData, arrayBuffer, chunked with extensions and trailers", () =>
@@ -306,14 +294,11 @@ test("serve: a burst of more pipelined requests than maxPipelinedRequests is ans
   withServer((request) => new Response(new URL(request.url).pathname), { limits: { maxPipelinedRequests: 16 } }, async (server) => {
     let burst = "";
     for (let i = 0; i < 300; i++) burst += `GET /r${i} HTTP/1.1\r\nHost: a\r\n\r\n`;
-    const client = await RawClient.open(server.port);
-    try {
+    await withClient(server.port, async (client) => {
       await client.write(burst);
       const text = await client.until(() => client.responses() === 300);
       assert.ok(text.endsWith("/r299"));
-    } finally {
-      client.close();
-    }
+    });
   }));
 
 test("serve: options that are neither an object nor a handler are refused", () => {
