@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the native checks, then the shared suites under Bun and under Deno.
+// `npm test`: the native checks, then the shared suites under Bun (on both read paths) and under Deno.
 // Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
 import { spawn } from "node:child_process";
 import { join, dirname } from "node:path";
@@ -11,10 +11,10 @@ const bin = (name) => join(root, "node_modules/.bin", name);
 const filter = process.argv.slice(2); // optional: a name filter passed through to both runners
 
 /** Runs a command, streams its output, and returns {code, output}. */
-function run(label, command, args, cwd = root) {
+function run(label, command, args, cwd = root, env = {}) {
   console.log(`\n=== ${label}: ${[command, ...args].join(" ")}`);
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...env } });
     let output = "";
     const take = (chunk) => { output += chunk; process.stdout.write(chunk); };
     child.stdout.on("data", take);
@@ -49,7 +49,11 @@ if (filter.length === 0) {
   }
 }
 const bunArgs = ["test", "test/bun.test.ts", ...(filter.length ? ["-t", filter.join(" ")] : [])];
-results.push(tally("bun", await run("bun", bin("bun"), bunArgs), /^\s*(\d+) pass$/gm, /^\s*(\d+) fail$/gm));
+const bunPass = /^\s*(\d+) pass$/gm, bunFail = /^\s*(\d+) fail$/gm;
+results.push(tally("bun", await run("bun", bin("bun"), bunArgs), bunPass, bunFail));
+// The default read path is io_uring where the kernel allows it: Bun's suite once more on the epoll path.
+const epoll = await run("bun, REUSEPORT_IO=epoll", bin("bun"), bunArgs, root, { REUSEPORT_IO: "epoll" });
+results.push(tally("bun (epoll)", epoll, bunPass, bunFail));
 const denoArgs = ["test", "-A", "--no-check", "--config", "deno.json", ...(filter.length ? ["--filter", filter.join(" ")] : []), "test/deno.test.ts"];
 results.push(tally("deno", await run("deno", bin("deno"), denoArgs), /\| (\d+) passed/gm, /\| \d+ passed \| (\d+) failed/gm));
 

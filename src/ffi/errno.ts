@@ -176,3 +176,5 @@ export const EINTR = 4;
 export const EINPROGRESS = 115;
 export const ECONNRESET = 104;
 export const EPIPE = 32;
+export const ENOBUFS = 105;
+export const ECANCELED = 125;

@@ -100,6 +100,32 @@ export const symbols = {
   rp_poller_interrupt: { args: ["i32"], ret: "i32" },
   /** (handle) -> 0; stops and joins the wake thread, closes every fd, frees the slots */
   rp_poller_destroy: { args: ["i32"], ret: "i32" },
+  /** (handle, fd) -> 0; the wake thread watches fd (an io_uring) instead of the epoll fd; before rp_poller_wake_fd */
+  rp_poller_watch: { args: ["i32", "i32"], ret: "i32" },
+
+  // io_uring read path (zig/src/ring.zig): multishot recv into provided buffers, owned by the
+  // thread that created the ring (SINGLE_ISSUER + DEFER_TASKRUN). Completions are 16-byte slots
+  // {u32 token, u32 generation, i32 result, u32 flags}; a buffer id is flags >> 16.
+  /** (sq entries, buffer count, buffer bytes, max completions per reap) -> ring handle */
+  rp_ring_create: { args: ["u32", "u32", "u32", "u32"], ret: "i32" },
+  /** (handle) -> an eventfd the kernel signals when work for a reap arrives (the wake thread watches it) */
+  rp_ring_fd: { args: ["i32"], ret: "i32" },
+  /** (handle) -> pointer to buffer count * buffer bytes */
+  rp_ring_buffers: { args: ["i32"], ret: "ptr" },
+  /** (handle) -> pointer to the completion slots */
+  rp_ring_completions: { args: ["i32"], ret: "ptr" },
+  /** (handle, socket, token, generation) -> 0; queues a multishot recv */
+  rp_ring_recv: { args: ["i32", "i32", "u32", "u32"], ret: "i32" },
+  /** (handle, fd, token) -> 0; queues a multishot poll for readability */
+  rp_ring_poll: { args: ["i32", "i32", "u32"], ret: "i32" },
+  /** (handle, fd, now) -> 0; cancels every request on fd (now != 0: submitted at once) */
+  rp_ring_cancel: { args: ["i32", "i32", "u32"], ret: "i32" },
+  /** (handle) -> 1 when work came (reap again), 0: idle; empties the eventfd and re-enables its signals */
+  rp_ring_idle: { args: ["i32"], ret: "i32" },
+  /** (handle) -> completions; recycles the last reap's buffers, submits, runs deferred work */
+  rp_ring_reap: { args: ["i32"], ret: "i32" },
+  /** (handle) -> 0; closes the ring, frees its buffers */
+  rp_ring_destroy: { args: ["i32"], ret: "i32" },
 
   // UDP batches (zig/src/udp_batch.zig): count slots of slot_bytes data each, plus
   // per-slot meta of 48 bytes {u32 length, u32 address length, u32 flags, u32 pad,

@@ -44,6 +44,8 @@ export class Connection {
   deadline = 0;
   deadlineKind = Deadline.None;
   requests = 0;
+  /** Ring mode: multishot recvs submitted and not yet ended (a cancelled one may overlap a new one). */
+  recvsArmed = 0;
   readonly info: RemoteInfo;
   readonly sender: ResponseSender;
 
@@ -62,6 +64,8 @@ export class Connection {
     readonly fd: number,
     readonly slot: number,
     readonly peer: SocketAddress,
+    /** Ring mode: tells this connection's completions from an earlier one's in the same slot. */
+    readonly generation: number = 0,
   ) {
     this.info = {
       remoteAddr: { hostname: peer.address, port: peer.port, transport: peer.family === "unix" ? "unix" : "tcp" },
@@ -107,17 +111,51 @@ export class Connection {
       this.destroy(); // ECONNRESET and friends: nothing more will come or go
       return;
     }
-    this.consume(buffer, length);
+    this.consume(buffer, 0, length);
     if (this.peerClosed && !this.closed) this.onPeerClosed();
     else if (n === room) engine.updateInterest(this);
   }
 
-  /** Runs the parser over buffer[0, length) and keeps what it could not use yet. */
-  private consume(buffer: Uint8Array, length: number): void {
+  /** Ring mode: whether a recv should be armed (Engine.onCompletions re-arms an ended one). */
+  get wantsRecv(): boolean {
+    return !this.closed && !this.readPaused && !this.peerClosed;
+  }
+
+  /**
+   * Ring mode: `length` bytes received at buffers[offset] (the ring's; ours until the next reap). Bytes
+   * that come while reading is paused (before the cancel took effect) wait in leftover.
+   */
+  onData(buffers: Uint8Array, offset: number, length: number): void {
+    const engine = this.engine;
+    engine.stats.bytesIn += length;
+    const leftover = this.leftover;
+    if (leftover === null && !this.readPaused) {
+      this.consume(buffers, offset, offset + length);
+    } else {
+      const total = (leftover === null ? 0 : leftover.byteLength) + length;
+      const joined = total <= engine.readBuffer.byteLength ? engine.readBuffer : new Uint8Array(total);
+      if (leftover !== null) joined.set(leftover, 0);
+      joined.set(buffers.subarray(offset, offset + length), total - length);
+      this.leftover = null;
+      if (this.readPaused) this.leftover = joined.slice(0, total);
+      else this.consume(joined, 0, total);
+    }
+    // Buffered and not consumable yet (a busy handler with pipelined requests behind it): stop reading.
+    if (this.leftover !== null && this.leftover.byteLength >= engine.readBuffer.byteLength) this.pauseReading();
+  }
+
+  /** Ring mode: the peer's FIN. */
+  onEnd(): void {
+    this.peerClosed = true;
+    if (!this.closed && !this.readPaused) this.onPeerClosed();
+  }
+
+  /** Runs the parser over buffer[start, end) and keeps what it could not use yet. */
+  private consume(buffer: Uint8Array, start: number, end: number): void {
     this.yielded = false;
-    const used = this.process(buffer, 0, length);
-    if (this.closed || used >= length) return;
-    this.leftover = buffer.slice(used, length);
+    const used = this.process(buffer, start, end);
+    if (this.closed || used >= end) return;
+    this.leftover = buffer.slice(used, end);
     // Stopped at maxPipelinedRequests to give other connections a turn: the rest is already
     // read, so no epoll event will come for it; schedule it ourselves.
     if (this.yielded) this.engine.deferResume(this);
@@ -265,13 +303,19 @@ export class Connection {
   pauseReading(): void {
     if (this.readPaused || this.closed) return;
     this.readPaused = true;
-    this.engine.updateInterest(this);
+    if (this.engine.ring) {
+      if (this.recvsArmed > 0) this.engine.loop.cancel(this.fd, false);
+    } else this.engine.updateInterest(this);
   }
 
   resumeReading(): void {
     if (!this.readPaused || this.closed) return;
     this.readPaused = false;
-    this.engine.updateInterest(this);
+    if (this.engine.ring) {
+      // A cancelled recv still counted ends with ECANCELED, and onCompletions re-arms then.
+      if (this.recvsArmed === 0 && this.wantsRecv) this.engine.armRecv(this);
+      if (this.peerClosed && this.leftover === null) this.onPeerClosed(); // a FIN that came while paused
+    } else this.engine.updateInterest(this);
     // Bytes already read may be waiting; epoll only reports new ones.
     if (this.leftover && !this.busy) this.engine.deferResume(this);
     else if (this.leftover && this.body) this.engine.deferResume(this);
@@ -282,9 +326,7 @@ export class Connection {
     if (this.closed || !this.leftover) return;
     const leftover = this.leftover;
     this.leftover = null;
-    const buffer = this.engine.readBuffer;
-    buffer.set(leftover, 0);
-    this.consume(buffer, leftover.byteLength);
+    this.consume(leftover, 0, leftover.byteLength); // what it cannot use is sliced off again
     if (this.peerClosed && !this.closed) this.onPeerClosed();
   }
 

@@ -1,11 +1,11 @@
 // The HTTP engine of one worker: a listener, an epoll set driven by PollLoop, the connection
 // table, shared read/write buffers, deadlines (408, idle), counters, and graceful stop.
 import { lib, runtime } from "../ffi/index.ts";
-import { EAGAIN } from "../ffi/errno.ts";
+import { EAGAIN, ECANCELED, ENOBUFS } from "../ffi/errno.ts";
 import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
 import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
-import { PollLoop } from "../net/poll-loop.ts";
+import { CQE_F_MORE, PollLoop, RING_BUFFER_BYTES } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
 import { type Limits, readBufferBytes } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
@@ -92,6 +92,10 @@ export class Engine {
   onConnectionClosed: (() => void) | null = null;
   /** Open connection fds as bits (a thread worker's, so the primary can close them if it dies). */
   fdBitmap: Uint8Array | null = null;
+  /** Sockets are read through io_uring (PollLoop.useRing); otherwise recv() on EPOLLIN. */
+  readonly ring: boolean;
+  /** Tells a connection's ring completions from those of an earlier one in the same slot. */
+  private generation = 0;
   private readonly connections: (Connection | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly resumeQueue: Connection[] = [];
@@ -119,10 +123,45 @@ export class Engine {
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
     this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.loop = new PollLoop();
+    try {
+      this.ring = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
+    } catch (failure) {
+      this.loop.close();
+      throw failure;
+    }
     this.loop.add(listener.fd, EPOLLIN, LISTENER_TOKEN);
     this.loop.start((count, events) => this.onEvents(count, events));
   }
 
+  /** Ring mode: received bytes, ends of stream and ends of a multishot recv, per connection. */
+  private onCompletions(count: number, completions: Uint32Array): void {
+    this.batchNow = Date.now();
+    try {
+      const buffers = this.loop.ringBuffers;
+      for (let i = 0; i < count; i++) {
+        const token = completions[4 * i]!;
+        const conn = token < this.connections.length ? this.connections[token] : undefined;
+        if (conn === undefined || conn.generation !== completions[4 * i + 1]) continue; // closed since, or not a socket
+        const result = completions[4 * i + 2]! | 0;
+        const flags = completions[4 * i + 3]!;
+        if (!(flags & CQE_F_MORE)) conn.recvsArmed--;
+        if (result > 0) conn.onData(buffers, (flags >>> 16) * RING_BUFFER_BYTES, result);
+        else if (result === 0) conn.onEnd();
+        else if (result !== -ENOBUFS && result !== -ECANCELED) {
+          this.stats.readErrors++;
+          conn.destroy(); // ECONNRESET and friends
+        }
+        if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn); // ENOBUFS, or the kernel ended it
+      }
+    } finally {
+      this.batchNow = 0;
+    }
+  }
+
+  armRecv(conn: Connection): void {
+    conn.recvsArmed++;
+    this.loop.recv(conn.fd, conn.slot, conn.generation);
+  }
   private onEvents(count: number, events: Uint32Array): void {
     this.batchNow = Date.now();
     try {
@@ -143,7 +182,7 @@ export class Engine {
       const conn = this.connections[token];
       if (conn === undefined) continue;
       if (mask & EPOLLOUT) conn.sender.onWritable();
-      if (conn.closed) continue;
+      if (conn.closed || this.ring) continue; // ring mode: the recv reports HUP and ERR
       if (mask & ~EPOLLOUT) conn.onReadable(mask); // IN, RDHUP, HUP, ERR: the read tells which
     }
   }
@@ -177,13 +216,16 @@ export class Engine {
 
   private adopt(fd: number, peer: SocketAddress): void {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.connections.length;
-    const conn = new Connection(this, fd, slot, peer);
+    const conn = new Connection(this, fd, slot, peer, this.generation = (this.generation + 1) >>> 0);
     this.connections[slot] = conn;
     const bitmap = this.fdBitmap;
     if (bitmap !== null && fd >> 3 < bitmap.byteLength) bitmap[fd >> 3] |= 1 << (fd & 7);
     this.stats.accepted++;
     this.stats.active++;
-    this.loop.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, slot);
+    if (this.ring) {
+      this.loop.add(fd, EPOLLET, slot); // for EPOLLOUT later
+      this.armRecv(conn);
+    } else this.loop.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, slot);
     this.setDeadline(conn, Deadline.Idle, this.limits.idleTimeoutMs);
   }
 
@@ -194,7 +236,8 @@ export class Engine {
    */
   updateInterest(conn: Connection): void {
     if (conn.closed) return;
-    const mask = (conn.readPaused ? 0 : EPOLLIN | EPOLLRDHUP) | (conn.sender.wantsWritable ? EPOLLOUT : 0) | EPOLLET;
+    const reading = !conn.readPaused && !this.ring; // ring mode: reads are recvs (Connection.pauseReading)
+    const mask = (reading ? EPOLLIN | EPOLLRDHUP : 0) | (conn.sender.wantsWritable ? EPOLLOUT : 0) | EPOLLET;
     this.loop.modify(conn.fd, mask, conn.slot);
   }
 
@@ -313,6 +356,8 @@ export class Engine {
     this.connections[conn.slot] = undefined;
     this.freeSlots.push(conn.slot);
     this.stats.active--;
+    // An armed recv holds the socket open past close(): cancel it while the fd still names it.
+    if (conn.recvsArmed > 0) this.loop.cancel(conn.fd, true);
     lib.rp_close(conn.fd); // closing removes it from the epoll set
     if (this.stopping && this.stats.active === 0) this.shutdownLoop();
   }

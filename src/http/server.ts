@@ -66,11 +66,14 @@ export class Server {
   readonly hostname: string;
   readonly port: number;
   readonly url: URL;
+  /** How sockets are read: "io_uring" (multishot recv, where the kernel allows it) or "epoll"; REUSEPORT_IO picks. */
+  readonly io: "io_uring" | "epoll";
   readonly finished: Promise<void>;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single") {
     this.role = role;
+    this.io = engine.ring ? "io_uring" : "epoll";
     const { address } = listener;
     this.hostname = address.address;
     this.port = address.port;

@@ -2,9 +2,13 @@
 // A native wake thread watches the epoll fd and writes a byte to a pipe when it becomes
 // readable; the runtime reads that pipe with its own async I/O, we drain epoll_wait(0)
 // synchronously (bounded rounds, then yield so timers stay fair) and re-arm the thread.
-// Why this shape, with numbers: docs/event-loop.md.
+// With io_uring (useRing), sockets are read by multishot recvs into provided buffers and the
+// epoll set is itself polled by the ring, so one reap per round covers both; the wake thread then
+// watches the ring's fd. Why this shape, with numbers: docs/event-loop.md.
+import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";
 import { check, SyscallError } from "../ffi/errno.ts";
+import { ConfigError } from "../errors.ts";
 import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD } from "./constants.ts";
 
 export const POLL_EVENTS_MAX = 1024;
@@ -21,6 +25,28 @@ const IDLE_SPINS_MAX = 2;
 const schedule: (callback: () => void) => unknown = globalThis.setImmediate;
 
 export type EventHandler = (count: number, events: Uint32Array) => void;
+/** completions[4i .. 4i+3] = token, generation, result (as u32), flags; for i < count. */
+export type CompletionHandler = (count: number, completions: Uint32Array) => void;
+
+/** Provided receive buffers of a ring: how many, and how large (a short read fits one). */
+const RING_BUFFERS = 256;
+export const RING_BUFFER_BYTES = 16 * 1024;
+const RING_ENTRIES = 512;
+const RING_COMPLETIONS_MAX = 1024;
+/** The token of the ring's poll of the epoll fd; never a connection's. */
+const EPOLL_READY_TOKEN = 0xffff_fff1;
+export const CQE_F_BUFFER = 1;
+export const CQE_F_MORE = 2;
+const ENOSYS = 38;
+const EPERM = 1;
+const EINVAL = 22;
+
+/** REUSEPORT_IO: "auto" (io_uring where the kernel allows it), "epoll" or "io_uring" (required). */
+function ioMode(): "auto" | "epoll" | "io_uring" {
+  const value = process.env.REUSEPORT_IO ?? "auto";
+  if (value === "auto" || value === "epoll" || value === "io_uring") return value;
+  throw new ConfigError("REUSEPORT_IO", `must be "auto", "epoll" or "io_uring", got ${JSON.stringify(value)}`);
+}
 
 export class PollLoop {
   readonly handle: number;
@@ -32,6 +58,14 @@ export class PollLoop {
   private stopped = false;
   /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
   private idleSpins = 0;
+  /** The io_uring handle, or -1 (epoll only). */
+  ring = -1;
+  /** The ring's provided buffers (a completion's bytes are at (flags >>> 16) * RING_BUFFER_BYTES). */
+  ringBuffers: Uint8Array = new Uint8Array(0);
+  private completions: Uint32Array = new Uint32Array(0);
+  private completionHandler: CompletionHandler | null = null;
+  /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
+  private epollReady = false;
 
   constructor(readonly eventsMax: number = POLL_EVENTS_MAX) {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
@@ -59,6 +93,38 @@ export class PollLoop {
     return check(lib.rp_poller_wait(this.handle, timeoutMs), "epoll_wait");
   }
 
+  /**
+   * Reads sockets through io_uring from now on (before start; REUSEPORT_IO decides): returns false
+   * where the kernel or a seccomp policy does not allow it, and the loop stays epoll-only.
+   */
+  useRing(onCompletions: CompletionHandler): boolean {
+    const mode = ioMode();
+    if (mode === "epoll") return false;
+    const ring = lib.rp_ring_create(RING_ENTRIES, RING_BUFFERS, RING_BUFFER_BYTES, RING_COMPLETIONS_MAX);
+    if (ring < 0) {
+      if (mode === "auto" && (ring === -ENOSYS || ring === -EPERM || ring === -EINVAL)) return false;
+      throw new SyscallError("io_uring_setup", -ring);
+    }
+    this.ring = ring;
+    this.ringBuffers = new Uint8Array(runtime.viewNative(lib.rp_ring_buffers(ring), RING_BUFFERS * RING_BUFFER_BYTES));
+    this.completions = new Uint32Array(runtime.viewNative(lib.rp_ring_completions(ring), RING_COMPLETIONS_MAX * 16));
+    this.completionHandler = onCompletions;
+    check(lib.rp_poller_watch(this.handle, check(lib.rp_ring_fd(ring), "io_uring_setup")), "epoll_ctl");
+    check(lib.rp_ring_poll(ring, this.epollFd, EPOLL_READY_TOKEN), "io_uring_enter");
+    return true;
+  }
+
+  /** Queues a multishot recv of fd; its completions carry token and generation. */
+  recv(fd: number, token: number, generation: number): void {
+    const rc = lib.rp_ring_recv(this.ring, fd, token, generation);
+    if (rc < 0) throw new SyscallError("io_uring_enter(RECV)", -rc, `fd ${fd}`);
+  }
+
+  /** Cancels fd's recvs; `now` for an fd about to be closed (see zig/src/ring.zig). */
+  cancel(fd: number, now: boolean): void {
+    lib.rp_ring_cancel(this.ring, fd, now ? 1 : 0);
+  }
+
   /** Starts delivering events to handler from the runtime's event loop. */
   start(handler: EventHandler): void {
     if (this.reader) throw new Error("PollLoop already started");
@@ -79,7 +145,7 @@ export class PollLoop {
   private drain = (): void => {
     if (this.stopped) return;
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
-      const count = this.wait(0);
+      const count = this.ring >= 0 ? this.pollRing() : this.wait(0);
       if (count === 0) {
         if (this.idleSpins < IDLE_SPINS_MAX) {
           this.idleSpins++;
@@ -87,16 +153,42 @@ export class PollLoop {
           return;
         }
         this.idleSpins = 0;
+        if (this.ring >= 0 && lib.rp_ring_idle(this.ring) > 0) {
+          schedule(this.drain); // work came between the last reap and the eventfd's re-enabling
+          return;
+        }
         lib.rp_poller_arm(this.handle);
         return;
       }
       this.idleSpins = 0;
-      this.handler!(count, this.events);
+      if (this.ring < 0) this.handler!(count, this.events);
       if (this.stopped) return;
     }
     // Still busy: let timers, promises and I/O callbacks run, then go on without a wake.
     schedule(this.drain);
   };
+
+  /**
+   * One round in ring mode: a reap (no syscall when the kernel has nothing for us), its completions
+   * to the handler, and epoll_wait(0) while the ring says the epoll fd is readable. Returns how
+   * many completions and events were handled.
+   */
+  private pollRing(): number {
+    const reaped = lib.rp_ring_reap(this.ring);
+    if (reaped < 0) throw new SyscallError("io_uring_enter", -reaped);
+    const completions = this.completions;
+    for (let i = 0; i < reaped; i++) {
+      if (completions[4 * i] !== EPOLL_READY_TOKEN) continue;
+      this.epollReady = true; // the completion handler skips this token
+      if (!(completions[4 * i + 3] & CQE_F_MORE)) lib.rp_ring_poll(this.ring, this.epollFd, EPOLL_READY_TOKEN);
+    }
+    if (reaped > 0) this.completionHandler!(reaped, completions);
+    if (!this.epollReady || this.stopped) return reaped;
+    const count = this.wait(0);
+    if (count === 0) this.epollReady = false;
+    else this.handler!(count, this.events);
+    return reaped + count;
+  }
 
   /** Stops the wake thread (joined natively) and closes the epoll fd; registered fds stay open. */
   close(): void {
@@ -104,5 +196,7 @@ export class PollLoop {
     this.stopped = true;
     this.reader?.close();
     lib.rp_poller_destroy(this.handle);
+    if (this.ring >= 0) lib.rp_ring_destroy(this.ring); // the kernel cancels what is still armed
+    this.ring = -1;
   }
 }

@@ -10,3 +10,4 @@ import "./privileges.ts";
 import "./cluster.ts";
 import "./udp.ts";
 import "./http-perf-regressions.ts";
+import "./io-paths.ts";

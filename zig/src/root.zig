@@ -7,6 +7,7 @@ const linux = std.os.linux;
 const sockets = @import("sockets.zig");
 const io = @import("io.zig");
 const poller = @import("poller.zig");
+const ring = @import("ring.zig");
 const udp_batch = @import("udp_batch.zig");
 const bpf = @import("bpf.zig");
 const process = @import("process.zig");
@@ -166,6 +167,42 @@ export fn rp_poller_interrupt(handle: i32) i32 {
 export fn rp_poller_destroy(handle: i32) i32 {
     return poller.destroy(handle);
 }
+export fn rp_poller_watch(handle: i32, fd: i32) i32 {
+    return poller.watch(handle, fd);
+}
+
+// The io_uring read path (ring.zig)
+
+export fn rp_ring_create(entries: u32, buffer_count: u32, buffer_bytes: u32, completions_max: u32) i32 {
+    return ring.create(entries, buffer_count, buffer_bytes, completions_max);
+}
+export fn rp_ring_fd(handle: i32) i32 {
+    return ring.fd(handle);
+}
+export fn rp_ring_buffers(handle: i32) ?*anyopaque {
+    return ring.buffers(handle);
+}
+export fn rp_ring_completions(handle: i32) ?*anyopaque {
+    return ring.completions(handle);
+}
+export fn rp_ring_recv(handle: i32, fd: i32, token: u32, generation: u32) i32 {
+    return ring.recv(handle, fd, token, generation);
+}
+export fn rp_ring_poll(handle: i32, fd: i32, token: u32) i32 {
+    return ring.poll(handle, fd, token);
+}
+export fn rp_ring_cancel(handle: i32, fd: i32, now: u32) i32 {
+    return ring.cancel(handle, fd, now);
+}
+export fn rp_ring_idle(handle: i32) i32 {
+    return ring.idle(handle);
+}
+export fn rp_ring_reap(handle: i32) i32 {
+    return ring.reap(handle);
+}
+export fn rp_ring_destroy(handle: i32) i32 {
+    return ring.destroy(handle);
+}
 
 // UDP batches (udp_batch.zig)
 
@@ -248,6 +285,7 @@ test {
     _ = sockets;
     _ = io;
     _ = poller;
+    _ = ring;
     _ = udp_batch;
     _ = bpf;
     _ = process;

@@ -1,0 +1,117 @@
+// The two read paths of the HTTP engine (REUSEPORT_IO): io_uring multishot recvs into provided buffers,
+// and recv() on edge-triggered EPOLLIN. The whole suite runs on the default path (io_uring where the
+// kernel allows it; scripts/test.mjs runs Bun's suite once more with REUSEPORT_IO=epoll); these tests
+// pin each path explicitly and the cases where the ring's mechanics differ (buffers running out, a
+// paused read whose bytes are already in flight, a FIN arriving while reading is paused).
+import process from "node:process";
+import { assert, test } from "../_harness.ts";
+import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { lib } from "../../src/ffi/index.ts";
+import type { Server } from "../../src/http/server.ts";
+
+type Io = "io_uring" | "epoll";
+
+/** Whether this kernel (and seccomp policy) lets us create a ring like the engine's. */
+function ringAvailable(): boolean {
+  const ring = lib.rp_ring_create(8, 1, 4096, 8);
+  if (ring >= 0) lib.rp_ring_destroy(ring);
+  return ring >= 0;
+}
+
+const paths: Io[] = ringAvailable() ? ["io_uring", "epoll"] : ["epoll"];
+
+/** Starts a server with REUSEPORT_IO=io (read when the engine starts), then restores the variable. */
+function startWith(io: string, fetch: (request: Request) => Response | Promise<Response>): Server {
+  const before = process.env.REUSEPORT_IO;
+  process.env.REUSEPORT_IO = io;
+  try {
+    return startServer(fetch);
+  } finally {
+    if (before === undefined) delete process.env.REUSEPORT_IO;
+    else process.env.REUSEPORT_IO = before;
+  }
+}
+
+async function echoLength(request: Request): Promise<Response> {
+  const body = await request.arrayBuffer();
+  return new Response(`${request.method} ${body.byteLength}`);
+}
+
+test("io: an unknown REUSEPORT_IO is a ConfigError that names the variable", () => {
+  assert.throws(() => startWith("uring", echoLength), (error: unknown) =>
+    error instanceof ConfigError && /REUSEPORT_IO must be "auto", "epoll" or "io_uring", got "uring"/.test(String(error)));
+});
+
+for (const io of paths) {
+  test(`io: ${io} answers pipelined requests, a body larger than a read, and a request followed by FIN`, async () => {
+    const server = startWith(io, echoLength);
+    try {
+      assert.equal(server.io, io);
+      const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+      const pipelined = await withClient(server.port, async (client) => {
+        await client.write(get.repeat(50));
+        return client.until(() => client.responses() === 50);
+      });
+      assert.equal((pipelined.match(/GET 0/g) ?? []).length, 50);
+      const size = 300_000; // more than one 16 KiB ring buffer and more than the epoll read buffer
+      const post = await withClient(server.port, async (client) => {
+        await client.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+        await client.write(new Uint8Array(size).fill(97));
+        return client.until((text) => text.includes(`POST ${size}`));
+      });
+      assert.equal(statusOf(post), 200);
+      const fin = await withClient(server.port, async (client) => {
+        await client.end(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc`);
+        return client.closedByPeer();
+      });
+      assert.match(fin, /POST 3$/);
+    } finally {
+      await server.stop(false);
+    }
+  });
+
+  test(`io: ${io} answers every client when more bytes arrive at once than the ring has buffers`, async () => {
+    const server = startWith(io, echoLength);
+    const clients: RawClient[] = [];
+    try {
+      const size = 200_000; // 40 x 200 KB: more than the ring's 256 x 16 KiB, so recvs end with ENOBUFS
+      for (let i = 0; i < 40; i++) clients.push(await RawClient.open(server.port));
+      const body = new Uint8Array(size).fill(98);
+      await Promise.all(clients.map((client) =>
+        client.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`).then(() => client.write(body))
+      ));
+      const answers = await Promise.all(clients.map((client) => client.until((text) => text.includes(`POST ${size}`), 10_000)));
+      for (const text of answers) assert.equal(statusOf(text), 200);
+      assert.equal(server.stats().readErrors, 0);
+    } finally {
+      for (const client of clients) client.close();
+      await server.stop(false);
+    }
+  });
+
+  test(`io: ${io} keeps a slow handler's pipelined requests and the client's FIN that came meanwhile`, async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const server = startWith(io, async (request) => {
+      if (calls++ === 0) await gate; // the first request holds the connection while the rest arrive
+      return new Response(new URL(request.url).pathname);
+    });
+    try {
+      const text = await withClient(server.port, async (client) => {
+        let requests = "";
+        for (let i = 0; i < 200; i++) requests += `GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+        await client.end(requests); // ~6 KB of heads then FIN, sent while the first handler waits
+        release();
+        return client.closedByPeer();
+      });
+      const paths = [...text.matchAll(/\r\n\r\n(\/r\d+)/g)].map((match) => match[1]);
+      assert.equal(paths.length, 200);
+      assert.deepEqual(paths.slice(0, 3), ["/r0", "/r1", "/r2"]);
+      assert.equal(paths[199], "/r199");
+    } finally {
+      await server.stop(false);
+    }
+  });
+}
