@@ -4,6 +4,7 @@ import { release } from "node:os";
 import { allowedCpus, getFileLimit } from "../os.ts";
 import { constantProgram, loadProgram, PROG_TYPE_SOCKET_FILTER } from "../net/bpf.ts";
 import { lib } from "../ffi/index.ts";
+import { errnoName } from "../ffi/errno.ts";
 
 function sysctl(name: string): string {
   try {
@@ -22,6 +23,14 @@ function bpfAvailable(): string {
   }
 }
 
+/** Whether HTTP servers here read through io_uring (src/net/poll-loop.ts) or fall back to epoll. */
+function ringAvailable(): string {
+  const ring = lib.rp_ring_create(8, 1, 4096, 8);
+  if (ring < 0) return `no: io_uring_setup ${errnoName(-ring)} (HTTP reads use epoll; kernel 6.1+ without a seccomp block needed)`;
+  lib.rp_ring_destroy(ring);
+  return "yes (HTTP reads use multishot recv; REUSEPORT_IO=epoll turns it off)";
+}
+
 export function doctor(): void {
   const limit = getFileLimit();
   const rows: [string, string][] = [
@@ -33,6 +42,7 @@ export function doctor(): void {
     ["net.ipv4.ip_unprivileged_port_start", sysctl("net.ipv4.ip_unprivileged_port_start")],
     ["kernel.unprivileged_bpf_disabled", sysctl("kernel.unprivileged_bpf_disabled")],
     ["BPF program load", bpfAvailable()],
+    ["io_uring", ringAvailable()],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [key, value] of rows) console.log(`${key.padEnd(width)}  ${value}`);

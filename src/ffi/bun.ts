@@ -44,6 +44,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     viewNative: (pointer: NativePointer, byteLength: number) =>
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,
+    wakeReaderTakesEventfd: true,
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof NativeResponse,

@@ -54,6 +54,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     viewNative: (pointer: NativePointer, byteLength: number) =>
       Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
     openWakeReader,
+    wakeReaderTakesEventfd: false,
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof DenoResponse,

@@ -48,6 +48,9 @@ export interface Runtime {
   /** An ArrayBuffer aliasing native memory; create once and keep it. */
   viewNative(pointer: NativePointer, byteLength: number): ArrayBuffer;
   openWakeReader(fd: number): WakeReader;
+  /** Whether openWakeReader can watch an eventfd (Bun polls it in its own loop; Deno reads files on a
+   * thread pool and cannot reopen one, so it keeps the native wake thread and its pipe). */
+  readonly wakeReaderTakesEventfd: boolean;
   /** A Response's body when the runtime can hand it over synchronously (a string or bytes given
    * to the constructor), null for no body, undefined when it must be read as a stream. */
   staticBody(response: Response): string | Uint8Array | null | undefined;

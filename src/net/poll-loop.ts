@@ -64,6 +64,8 @@ export class PollLoop {
   ringBuffers: Uint8Array = new Uint8Array(0);
   private completions: Uint32Array = new Uint32Array(0);
   private completionHandler: CompletionHandler | null = null;
+  /** The eventfd the kernel signals when the ring has work (read by the runtime on Bun). */
+  private ringEventFd = -1;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   private epollReady = false;
 
@@ -109,7 +111,9 @@ export class PollLoop {
     this.ringBuffers = new Uint8Array(runtime.viewNative(lib.rp_ring_buffers(ring), RING_BUFFERS * RING_BUFFER_BYTES));
     this.completions = new Uint32Array(runtime.viewNative(lib.rp_ring_completions(ring), RING_COMPLETIONS_MAX * 16));
     this.completionHandler = onCompletions;
-    check(lib.rp_poller_watch(this.handle, check(lib.rp_ring_fd(ring), "io_uring_setup")), "epoll_ctl");
+    this.ringEventFd = check(lib.rp_ring_fd(ring), "io_uring_register");
+    // Bun watches the ring's eventfd itself; elsewhere the wake thread does and writes its pipe.
+    if (!runtime.wakeReaderTakesEventfd) check(lib.rp_poller_watch(this.handle, this.ringEventFd), "epoll_ctl");
     check(lib.rp_ring_poll(ring, this.epollFd, EPOLL_READY_TOKEN), "io_uring_enter");
     return true;
   }
@@ -129,7 +133,8 @@ export class PollLoop {
   start(handler: EventHandler): void {
     if (this.reader) throw new Error("PollLoop already started");
     this.handler = handler;
-    const wakeFd = check(lib.rp_poller_wake_fd(this.handle), "pipe");
+    const direct = this.ringEventFd >= 0 && runtime.wakeReaderTakesEventfd;
+    const wakeFd = direct ? this.ringEventFd : check(lib.rp_poller_wake_fd(this.handle), "pipe");
     this.reader = runtime.openWakeReader(wakeFd);
     void this.readWakes();
   }
@@ -157,7 +162,8 @@ export class PollLoop {
           schedule(this.drain); // work came between the last reap and the eventfd's re-enabling
           return;
         }
-        lib.rp_poller_arm(this.handle);
+        // (without a wake thread, the re-enabled eventfd wakes the runtime's reader directly)
+        if (!runtime.wakeReaderTakesEventfd || this.ring < 0) lib.rp_poller_arm(this.handle);
         return;
       }
       this.idleSpins = 0;
