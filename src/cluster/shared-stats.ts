@@ -47,6 +47,8 @@ export const F = {
   current: 24,
   /** Connections that ended in a read error (ECONNRESET ...), their requests unanswered. */
   readErrors: 25,
+  /** For thread workers: the io_uring handle + 1 (0: none), destroyed by the primary if the thread dies. */
+  ringHandle: 26,
 } as const;
 
 export const HEARTBEAT_MS = 10;

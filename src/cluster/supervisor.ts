@@ -273,6 +273,9 @@ export class ClusterServer {
       lib.rp_poller_destroy(fields[F.pollerHandle]); // joins its wake thread, closes its epoll fd
       lib.rp_close(fields[F.listenerFd]); // out of the reuseport group, or it would take connections
     }
+    // The dead thread's ring: the kernel cancelled its requests when the thread ended; this closes it and frees its buffers.
+    if (fields[F.ringHandle] > 0) lib.rp_ring_destroy(fields[F.ringHandle] - 1);
+    fields[F.ringHandle] = 0;
   }
 
   private onExit(member: Member, code: number | null, signal: string | null): void {

@@ -152,6 +152,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   const engine = new Engine(listener, limits, fetch, error, slot);
   slot[F.listenerFd] = listener.fd;
   slot[F.pollerHandle] = engine.loop.handle;
+  slot[F.ringHandle] = engine.loop.ring + 1;
   if (context.sameProcess) engine.fdBitmap = stats.fdBitmap(context.slot);
   let heartbeat: ReturnType<typeof setInterval> | null = null;
   if (steering?.kind === "least-connections") {

@@ -10,7 +10,7 @@ import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -46,6 +46,19 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 /** One request on a fresh connection (Connection: close), so every request is a new accept. */
 function oneShot(port: number, path = "/"): Promise<string> {
   return rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+}
+
+/** The io_uring instances open in a process (thread workers' rings live in the cluster's own process). */
+function ringsOf(pid: number): number {
+  let rings = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:[io_uring]") rings++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return rings;
 }
 
 async function withCluster(config: Record<string, unknown>, body: (cluster: ClusterChild) => Promise<void>): Promise<void> {
@@ -151,6 +164,7 @@ test("cluster: a worker killed under load is replaced, only its connections fail
       }
     });
     await cluster.statsUntil((s) => s.totals.requests >= before.totals.requests + 20);
+    const ringsBefore = ringsOf(cluster.child.pid!);
     cluster.command("kill 0");
     await cluster.line((l) => l.startsWith("killed "));
     const after = await cluster.statsUntil((s) => s.totals.restarts === 1 && s.workers.every((w) => w.state === "listening"));
@@ -159,6 +173,7 @@ test("cluster: a worker killed under load is replaced, only its connections fail
     running = false;
     await Promise.all(clients);
     assert.equal(after.totals.restarts, 1, "stats count the restart");
+    assert.equal(ringsOf(cluster.child.pid!), ringsBefore, "a dead thread's io_uring is closed by the primary");
     assert.ok(failures.length <= 4, `only the killed worker's in-flight requests fail: ${failures.length} (${failures.join(" | ")})`);
     assert.ok(ok > 40);
     assert.ok(after.totals.requests >= before.totals.requests, "requests never go backwards");
