@@ -1,4 +1,4 @@
-// The HTTP engine of one worker: a listener, an epoll set driven by PollLoop, the connection
+// The HTTP engine of one worker: a listener, a PollLoop (epoll, reads through io_uring where allowed), the connection
 // table, shared read/write buffers, deadlines (408, idle), counters, and graceful stop.
 import { lib, runtime } from "../ffi/index.ts";
 import { EAGAIN, ECANCELED, ENOBUFS } from "../ffi/errno.ts";
@@ -159,8 +159,12 @@ export class Engine {
   }
 
   armRecv(conn: Connection): void {
+    if (this.loop.recv(conn.fd, conn.slot, conn.generation) < 0) {
+      this.stats.readErrors++; // the submission queue could not take it (EBUSY): this connection cannot be read
+      conn.destroy();
+      return;
+    }
     conn.recvsArmed++;
-    this.loop.recv(conn.fd, conn.slot, conn.generation);
   }
   private onEvents(count: number, events: Uint32Array): void {
     this.batchNow = Date.now();

@@ -3,8 +3,9 @@
 // readable; the runtime reads that pipe with its own async I/O, we drain epoll_wait(0)
 // synchronously (bounded rounds, then yield so timers stay fair) and re-arm the thread.
 // With io_uring (useRing), sockets are read by multishot recvs into provided buffers and the
-// epoll set is itself polled by the ring, so one reap per round covers both; the wake thread then
-// watches the ring's fd. Why this shape, with numbers: docs/event-loop.md.
+// epoll set is itself polled by the ring, so one reap per round covers both; the ring's eventfd
+// then wakes us (read by Bun's own loop, or watched by the wake thread on Deno).
+// Why this shape, with numbers: docs/event-loop.md.
 import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";
 import { check, SyscallError } from "../ffi/errno.ts";
@@ -35,7 +36,6 @@ const RING_ENTRIES = 512;
 const RING_COMPLETIONS_MAX = 1024;
 /** The token of the ring's poll of the epoll fd; never a connection's. */
 const EPOLL_READY_TOKEN = 0xffff_fff1;
-export const CQE_F_BUFFER = 1;
 export const CQE_F_MORE = 2;
 const ENOSYS = 38;
 const EPERM = 1;
@@ -64,8 +64,10 @@ export class PollLoop {
   ringBuffers: Uint8Array = new Uint8Array(0);
   private completions: Uint32Array = new Uint32Array(0);
   private completionHandler: CompletionHandler | null = null;
-  /** The eventfd the kernel signals when the ring has work (read by the runtime on Bun). */
+  /** The eventfd the kernel signals when the ring has work. */
   private ringEventFd = -1;
+  /** The runtime reads ringEventFd itself (Bun): no wake thread, nothing to arm. */
+  private directWake = false;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   private epollReady = false;
 
@@ -113,15 +115,15 @@ export class PollLoop {
     this.completionHandler = onCompletions;
     this.ringEventFd = check(lib.rp_ring_fd(ring), "io_uring_register");
     // Bun watches the ring's eventfd itself; elsewhere the wake thread does and writes its pipe.
-    if (!runtime.wakeReaderTakesEventfd) check(lib.rp_poller_watch(this.handle, this.ringEventFd), "epoll_ctl");
+    this.directWake = runtime.wakeReaderTakesEventfd;
+    if (!this.directWake) check(lib.rp_poller_watch(this.handle, this.ringEventFd), "epoll_ctl");
     check(lib.rp_ring_poll(ring, this.epollFd, EPOLL_READY_TOKEN), "io_uring_enter");
     return true;
   }
 
-  /** Queues a multishot recv of fd; its completions carry token and generation. */
-  recv(fd: number, token: number, generation: number): void {
-    const rc = lib.rp_ring_recv(this.ring, fd, token, generation);
-    if (rc < 0) throw new SyscallError("io_uring_enter(RECV)", -rc, `fd ${fd}`);
+  /** Queues a multishot recv of fd; its completions carry token and generation. 0 or -errno. */
+  recv(fd: number, token: number, generation: number): number {
+    return lib.rp_ring_recv(this.ring, fd, token, generation);
   }
 
   /** Cancels fd's recvs; `now` for an fd about to be closed (see zig/src/ring.zig). */
@@ -133,8 +135,7 @@ export class PollLoop {
   start(handler: EventHandler): void {
     if (this.reader) throw new Error("PollLoop already started");
     this.handler = handler;
-    const direct = this.ringEventFd >= 0 && runtime.wakeReaderTakesEventfd;
-    const wakeFd = direct ? this.ringEventFd : check(lib.rp_poller_wake_fd(this.handle), "pipe");
+    const wakeFd = this.directWake ? this.ringEventFd : check(lib.rp_poller_wake_fd(this.handle), "pipe");
     this.reader = runtime.openWakeReader(wakeFd);
     void this.readWakes();
   }
@@ -162,8 +163,7 @@ export class PollLoop {
           schedule(this.drain); // work came between the last reap and the eventfd's re-enabling
           return;
         }
-        // (without a wake thread, the re-enabled eventfd wakes the runtime's reader directly)
-        if (!runtime.wakeReaderTakesEventfd || this.ring < 0) lib.rp_poller_arm(this.handle);
+        if (!this.directWake) lib.rp_poller_arm(this.handle); // else the re-enabled eventfd wakes the reader
         return;
       }
       this.idleSpins = 0;
