@@ -166,6 +166,7 @@ export class Engine {
     }
     conn.recvsArmed++;
   }
+
   private onEvents(count: number, events: Uint32Array): void {
     this.batchNow = Date.now();
     try {
