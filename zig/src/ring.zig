@@ -5,7 +5,8 @@
 //!
 //! The ring is SINGLE_ISSUER + DEFER_TASKRUN: completions are produced only when the owner
 //! thread (the JS thread that created it) enters the kernel, so data arriving never interrupts
-//! the runtime's own waits. Its fd is pollable, which is how the wake thread learns of work.
+//! the runtime's own waits. A registered eventfd says when there is work (Bun's loop reads it;
+//! on Deno the wake thread watches it): epoll does not report an io_uring fd's deferred work.
 
 const std = @import("std");
 const linux = std.os.linux;
@@ -40,8 +41,7 @@ const Ring = struct {
     /// Buffer ids handed to JS by the last reap; the next reap returns them to the kernel.
     handed: []u16,
     handed_count: u32 = 0,
-    /// Registered with the ring: the kernel signals it when work for a reap arrives (the wake thread
-    /// watches it; epoll cannot watch an io_uring fd for deferred work). */
+    /// Registered with the ring: the kernel signals it when work for a reap arrives.
     event_fd: i32,
     /// The CQ ring's flags word (IORING_CQ_EVENTFD_DISABLED).
     cq_flags: *u32,
