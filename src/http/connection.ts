@@ -192,6 +192,7 @@ export class Connection {
       }
       start += head.headLength;
       pipelined++;
+      this.sender.lastOfBatch = start >= end;
       this.dispatch(head);
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }

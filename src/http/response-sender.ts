@@ -30,6 +30,8 @@ export class ResponseSender {
   private readonly headerList: string[] = [];
   /** Where the last head was written in the engine's batch buffer. */
   private headStart = 0;
+  /** Set by the connection: no more requests are buffered behind the one being answered. */
+  lastOfBatch = false;
 
   constructor(private readonly conn: Connection) {}
 
@@ -76,7 +78,9 @@ export class ResponseSender {
     const second = Math.floor((engine.batchNow || Date.now()) / 1000);
     const cached = bareTextCache.get(text, second);
     if (cached !== null) {
-      this.append(cached);
+      // Alone in the batch (nothing before it, no request behind it): send the cached bytes without a copy.
+      if (this.lastOfBatch && engine.writeLength === 0) this.write(cached);
+      else this.append(cached);
       return;
     }
     this.sendText(null, text);

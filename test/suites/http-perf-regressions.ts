@@ -231,6 +231,30 @@ test("perf-regressions: a repeated text response keeps HEAD, HTTP/1.0 and Connec
     assert.equal(bodyOf(old), "same");
   }));
 
+test("perf-regressions: a cached text response sent on its own and one batched behind others are the same bytes", () =>
+  withServer(() => new Response("solo"), {}, async (server) => {
+    await withClient(server.port, async (client) => {
+      const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+      // One request per write: the second answer comes from the cache, sent straight from it.
+      for (let i = 1; i <= 2; i++) {
+        await client.write(get);
+        await client.until(() => client.responses() === i && client.text.endsWith("solo"));
+      }
+      // Two in one write: the second is batched behind the first; then one alone again.
+      await client.write(get + get);
+      await client.until(() => client.responses() === 4 && client.text.endsWith("solo"));
+      await client.write(get);
+      await client.until(() => client.responses() === 5 && client.text.endsWith("solo"));
+      const answers = client.text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers.length, 5);
+      for (const answer of answers) assert.equal(bodyOf(answer), "solo");
+      const dateOf = (answer: string) => /\r\nDate: [^\r]+/i.exec(answer)![0];
+      for (const answer of answers) {
+        if (dateOf(answer) === dateOf(answers[1])) assert.equal(answer, answers[1], "cached, batched or not, the same bytes");
+      }
+    });
+  }));
+
 test("perf-regressions: the text response cache holds one text for one Date second", () => {
   const cache = new BareTextCache();
   const bytes = new Uint8Array([1, 2, 3]);
