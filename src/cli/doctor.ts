@@ -5,6 +5,7 @@ import { allowedCpus, getFileLimit } from "../os.ts";
 import { constantProgram, loadProgram, PROG_TYPE_SOCKET_FILTER } from "../net/bpf.ts";
 import { lib } from "../ffi/index.ts";
 import { errnoName } from "../ffi/errno.ts";
+import { probeRing } from "../net/poll-loop.ts";
 
 function sysctl(name: string): string {
   try {
@@ -25,9 +26,8 @@ function bpfAvailable(): string {
 
 /** Whether HTTP servers here read through io_uring (src/net/poll-loop.ts) or fall back to epoll. */
 function ringAvailable(): string {
-  const ring = lib.rp_ring_create(8, 1, 4096, 8);
-  if (ring < 0) return `no: io_uring_setup ${errnoName(-ring)} (HTTP reads use epoll; kernel 6.1+ without a seccomp block needed)`;
-  lib.rp_ring_destroy(ring);
+  const rc = probeRing();
+  if (rc < 0) return `no: io_uring_setup ${errnoName(-rc)} (HTTP reads use epoll; kernel 6.1+ without a seccomp block needed)`;
   return "yes (HTTP reads use multishot recv; REUSEPORT_IO=epoll turns it off)";
 }
 

@@ -178,3 +178,6 @@ export const ECONNRESET = 104;
 export const EPIPE = 32;
 export const ENOBUFS = 105;
 export const ECANCELED = 125;
+export const EPERM = 1;
+export const EINVAL = 22;
+export const ENOSYS = 38;

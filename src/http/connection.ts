@@ -304,19 +304,15 @@ export class Connection {
   pauseReading(): void {
     if (this.readPaused || this.closed) return;
     this.readPaused = true;
-    if (this.engine.ring) {
-      if (this.recvsArmed > 0) this.engine.loop.cancel(this.fd, false);
-    } else this.engine.updateInterest(this);
+    this.engine.readingChanged(this);
   }
 
   resumeReading(): void {
     if (!this.readPaused || this.closed) return;
     this.readPaused = false;
-    if (this.engine.ring) {
-      // A cancelled recv still counted ends with ECANCELED, and onCompletions re-arms then.
-      if (this.recvsArmed === 0 && this.wantsRecv) this.engine.armRecv(this);
-      if (this.peerClosed && this.leftover === null) this.onPeerClosed(); // a FIN that came while paused
-    } else this.engine.updateInterest(this);
+    this.engine.readingChanged(this);
+    // Ring mode reports a FIN even while paused (onEnd); with nothing left to parse, act on it now.
+    if (this.engine.ring && this.peerClosed && this.leftover === null) this.onPeerClosed();
     // Bytes already read may be waiting; epoll only reports new ones.
     if (this.leftover && !this.busy) this.engine.deferResume(this);
     else if (this.leftover && this.body) this.engine.deferResume(this);

@@ -158,7 +158,18 @@ export class Engine {
     }
   }
 
-  armRecv(conn: Connection): void {
+  /**
+   * A connection paused or resumed reading: its epoll interest, or in ring mode its recv cancelled, or armed
+   * again (a cancelled recv still counted ends with ECANCELED, and onCompletions re-arms it then).
+   */
+  readingChanged(conn: Connection): void {
+    if (!this.ring) this.updateInterest(conn);
+    else if (conn.readPaused) {
+      if (conn.recvsArmed > 0) this.loop.cancel(conn.fd, false);
+    } else if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn);
+  }
+
+  private armRecv(conn: Connection): void {
     if (this.loop.recv(conn.fd, conn.slot, conn.generation) < 0) {
       this.stats.readErrors++; // the submission queue could not take it (EBUSY): this connection cannot be read
       conn.destroy();

@@ -8,7 +8,7 @@
 // Why this shape, with numbers: docs/event-loop.md.
 import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";
-import { check, SyscallError } from "../ffi/errno.ts";
+import { check, EINVAL, ENOSYS, EPERM, SyscallError } from "../ffi/errno.ts";
 import { ConfigError } from "../errors.ts";
 import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD } from "./constants.ts";
 
@@ -37,9 +37,14 @@ const RING_COMPLETIONS_MAX = 1024;
 /** The token of the ring's poll of the epoll fd; never a connection's. */
 const EPOLL_READY_TOKEN = 0xffff_fff1;
 export const CQE_F_MORE = 2;
-const ENOSYS = 38;
-const EPERM = 1;
-const EINVAL = 22;
+
+/** 0 when this kernel (and seccomp policy) lets an engine read through io_uring, else the -errno of the attempt. */
+export function probeRing(): number {
+  const ring = lib.rp_ring_create(8, 1, 4096, 8);
+  if (ring < 0) return ring;
+  lib.rp_ring_destroy(ring);
+  return 0;
+}
 
 /** REUSEPORT_IO: "auto" (io_uring where the kernel allows it), "epoll" or "io_uring" (required). */
 function ioMode(): "auto" | "epoll" | "io_uring" {

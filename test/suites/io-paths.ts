@@ -7,19 +7,12 @@ import process from "node:process";
 import { assert, test } from "../_harness.ts";
 import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { lib } from "../../src/ffi/index.ts";
+import { probeRing } from "../../src/net/poll-loop.ts";
 import type { Server } from "../../src/http/server.ts";
 
 type Io = "io_uring" | "epoll";
 
-/** Whether this kernel (and seccomp policy) lets us create a ring like the engine's. */
-function ringAvailable(): boolean {
-  const ring = lib.rp_ring_create(8, 1, 4096, 8);
-  if (ring >= 0) lib.rp_ring_destroy(ring);
-  return ring >= 0;
-}
-
-const paths: Io[] = ringAvailable() ? ["io_uring", "epoll"] : ["epoll"];
+const paths: Io[] = probeRing() === 0 ? ["io_uring", "epoll"] : ["epoll"];
 
 /** Starts a server with REUSEPORT_IO=io (read when the engine starts), then restores the variable. */
 function startWith(io: string, fetch: (request: Request) => Response | Promise<Response>): Server {
