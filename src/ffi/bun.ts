@@ -44,7 +44,6 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     viewNative: (pointer: NativePointer, byteLength: number) =>
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,
-    wakeReaderTakesEventfd: true,
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof NativeResponse,
@@ -104,7 +103,7 @@ function staticBody(response: Response): string | Uint8Array | null | undefined 
   return response.body === null ? null : undefined;
 }
 
-/** Bun polls a pipe fd in its own loop through Bun.file(fd).stream(). */
+/** Bun polls the fd (a pipe, or a ring's eventfd) in its own loop through Bun.file(fd).stream(). */
 function openWakeReader(fd: number): WakeReader {
   const reader = Bun.file(fd).stream().getReader();
   let closed = false;

@@ -1,6 +1,7 @@
 // Deno.dlopen loader: the only file that touches Deno.* FFI.
 // Types: https://docs.deno.com/api/deno/~/Deno.dlopen ("buffer" is zero-copy; "pointer" is an object).
 import type { SymbolSpec, Tag } from "./symbols.ts";
+import { SyscallError } from "./errno.ts";
 import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 /** The part of the Deno namespace this loader uses, typed here so the file also checks under
@@ -8,7 +9,6 @@ import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerH
 interface DenoApi {
   dlopen(path: string, symbols: Record<string, ForeignFunction>): { symbols: Record<string, unknown> };
   UnsafePointerView: { getArrayBuffer(pointer: unknown, byteLength: number): ArrayBuffer };
-  openSync(path: string, options: { read: boolean }): { read(buffer: Uint8Array): Promise<number | null>; close(): void };
   permissions: { querySync(descriptor: { name: string }): { state: string } };
   Command: new (command: string, options: {
     args: string[]; env: Record<string, string>; stdin: "null"; stdout: "inherit"; stderr: "inherit";
@@ -53,8 +53,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     lib: library.symbols as unknown as NativeLib,
     viewNative: (pointer: NativePointer, byteLength: number) =>
       Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
-    openWakeReader,
-    wakeReaderTakesEventfd: false,
+    openWakeReader: (fd: number) => openWakeReader(fd, library.symbols as unknown as NativeLib),
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof DenoResponse,
@@ -99,25 +98,31 @@ function staticBody(response: Response): string | Uint8Array | null | undefined 
   return undefined;
 }
 
-/** Deno cannot wrap a raw fd; re-opening the pipe through /proc gives an FsFile it reads on its pool. */
-function openWakeReader(fd: number): WakeReader {
-  const file = Deno.openSync(`/proc/self/fd/${fd}`, { read: true });
-  const scratch = new Uint8Array(64);
+/**
+ * Deno cannot watch a raw fd with its own I/O (files are read on its blocking pool, and an eventfd cannot be
+ * reopened through /proc), so the wait itself runs on that pool: a nonblocking FFI call polls the fd and
+ * reads away what woke it. It waits on its own copy of the fd: closing the original (the ring's eventfd,
+ * the wake pipe) can never leave it polling a number that was reused; whoever closes the original wakes it
+ * first (the ring signals its eventfd, the poller's pipe hangs up), and the copy is closed when it returns.
+ */
+function openWakeReader(fd: number, lib: NativeLib): WakeReader {
+  const copy = lib.rp_dup(fd);
+  if (copy < 0) throw new SyscallError("fcntl(F_DUPFD_CLOEXEC)", -copy, `fd ${fd}`);
   let closed = false;
+  let waiting = false;
   return {
     async next() {
       if (closed) return false;
-      const n = await file.read(scratch).catch(() => null);
-      return n !== null && !closed;
+      waiting = true;
+      const revents = await lib.rp_wait_input_async(copy, -1);
+      waiting = false;
+      if (closed) lib.rp_close(copy);
+      return revents > 0 && !closed;
     },
     close() {
       if (closed) return;
       closed = true;
-      try {
-        file.close();
-      } catch {
-        // already closed by a failed pending read
-      }
+      if (!waiting) lib.rp_close(copy);
     },
   };
 }

@@ -61,6 +61,9 @@ export const symbols = {
   rp_recv: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
   /** (socket fd, buffer, offset, length) -> bytes sent; MSG_NOSIGNAL (EPIPE instead of SIGPIPE) */
   rp_send: { args: ["i32", "buf", "u32", "u32"], ret: "i32" },
+  /** (buffer, entries, count) -> count; entries are i32 {fd, offset, length, result}: a send() of
+   * buffer[offset, offset + length) each, its result (bytes or -errno) written back. */
+  rp_send_batch: { args: ["buf", "buf", "u32"], ret: "i32" },
   /** (fd, a, a length, b, b length) -> bytes written; writev of two buffers (head + body). */
   rp_writev2: { args: ["i32", "buf", "u32", "buf", "u32"], ret: "i32" },
   /** (fd, a, a capacity, b, b capacity) -> bytes read; readv into two buffers. */
@@ -69,6 +72,12 @@ export const symbols = {
   rp_writev: { args: ["i32", "buf", "u32"], ret: "i32" },
   /** (out 8 bytes: two i32 fds [read, write]) -> 0; O_CLOEXEC, both ends nonblocking */
   rp_pipe: { args: ["buf"], ret: "i32" },
+  /** (fd) -> a new fd for the same file, O_CLOEXEC */
+  rp_dup: { args: ["i32"], ret: "i32" },
+  /** (fd, timeout ms, < 0 for ever) -> revents > 0, or 0 on timeout; poll() for input, then reads what is there */
+  rp_wait_input: { args: ["i32", "i32"], ret: "i32" },
+  /** Deno: the same call on the blocking pool (returns a Promise); how Deno waits for a wake. */
+  rp_wait_input_async: { args: ["i32", "i32"], ret: "i32", nonblocking: true, native: "rp_wait_input" },
   /** (initial value, flags EFD_*) -> fd; always EFD_CLOEXEC */
   rp_eventfd: { args: ["u32", "i32"], ret: "i32" },
 
@@ -100,15 +109,13 @@ export const symbols = {
   rp_poller_interrupt: { args: ["i32"], ret: "i32" },
   /** (handle) -> 0; stops and joins the wake thread, closes every fd, frees the slots */
   rp_poller_destroy: { args: ["i32"], ret: "i32" },
-  /** (handle, fd) -> 0; the wake thread watches fd (an io_uring) instead of the epoll fd; before rp_poller_wake_fd */
-  rp_poller_watch: { args: ["i32", "i32"], ret: "i32" },
 
   // io_uring read path (zig/src/ring.zig): multishot recv into provided buffers, owned by the
   // thread that created the ring (SINGLE_ISSUER + DEFER_TASKRUN). Completions are 16-byte slots
   // {u32 token, u32 generation, i32 result, u32 flags}; a buffer id is flags >> 16.
   /** (sq entries, buffer count, buffer bytes, max completions per reap) -> ring handle */
   rp_ring_create: { args: ["u32", "u32", "u32", "u32"], ret: "i32" },
-  /** (handle) -> an eventfd the kernel signals when work for a reap arrives (the wake thread watches it) */
+  /** (handle) -> an eventfd the kernel signals when work for a reap arrives (the runtime watches it) */
   rp_ring_fd: { args: ["i32"], ret: "i32" },
   /** (handle) -> pointer to buffer count * buffer bytes */
   rp_ring_buffers: { args: ["i32"], ret: "ptr" },

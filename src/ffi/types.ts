@@ -16,11 +16,11 @@ type Fn<S> = S extends { args: infer A extends readonly Tag[]; ret: infer R exte
 /** Every symbol of the table; a nonblocking symbol is present only where the runtime has it. */
 export type NativeLib = { [K in SymbolName]: Fn<(typeof symbols)[K]> };
 
-/** Reads the wake pipe with the runtime's own async I/O. */
+/** Waits for input on a wake fd (the poller's pipe, or a ring's eventfd) with the runtime's own async machinery. */
 export interface WakeReader {
-  /** Resolves when at least one byte was read; false once the pipe is closed. */
+  /** Resolves when the fd had input (taken away); false once the reader is closed. */
   next(): Promise<boolean>;
-  /** Stops reading; does not close the fd (the native poller owns it). */
+  /** Stops reading; the fd itself is closed by its owner (the poller or the ring). */
   close(): void;
 }
 
@@ -48,9 +48,6 @@ export interface Runtime {
   /** An ArrayBuffer aliasing native memory; create once and keep it. */
   viewNative(pointer: NativePointer, byteLength: number): ArrayBuffer;
   openWakeReader(fd: number): WakeReader;
-  /** Whether openWakeReader can watch an eventfd (Bun polls it in its own loop; Deno reads files on a
-   * thread pool and cannot reopen one, so it keeps the native wake thread and its pipe). */
-  readonly wakeReaderTakesEventfd: boolean;
   /** A Response's body when the runtime can hand it over synchronously (a string or bytes given
    * to the constructor), null for no body, undefined when it must be read as a stream. */
   staticBody(response: Response): string | Uint8Array | null | undefined;

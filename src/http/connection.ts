@@ -192,7 +192,6 @@ export class Connection {
       }
       start += head.headLength;
       pipelined++;
-      this.sender.lastOfBatch = start >= end;
       this.dispatch(head);
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }

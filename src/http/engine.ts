@@ -16,6 +16,8 @@ const LISTENER_TOKEN = 0xffff_fff0;
 /** Connections accepted per listener wake before other events get a turn. */
 const ACCEPTS_PER_WAKE_MAX = 256;
 const WRITE_BUFFER_BYTES = 64 * 1024;
+/** Sends a round may hold before they go out early (each is 16 bytes of entry). */
+const SEND_BATCH_MAX = 512;
 const EMFILE = 24;
 const ENFILE = 23;
 /** After EMFILE the listener rests this long (it stays readable, so epoll would spin). */
@@ -70,8 +72,22 @@ export class Engine {
   readonly parser: HeadParser;
   readonly readBuffer: Uint8Array;
   readonly writeBuffer: Uint8Array = new Uint8Array(WRITE_BUFFER_BYTES);
-  /** Bytes of writeBuffer filled by the connection being processed; 0 between passes. */
+  /**
+   * Bytes of writeBuffer in use: the round's batched responses, then from segmentStart those of the connection
+   * now producing output (ResponseSender.flush closes its segment). 0 between rounds.
+   */
   writeLength = 0;
+  segmentStart = 0;
+  /**
+   * A poll round is being handled: flushed responses wait in the batch and leave together at its end (one
+   * FFI call, sends back to back), or earlier when the batch is full or a connection needs its bytes out.
+   */
+  private batching = false;
+  /** The batch: {fd, offset, length, result} per send over writeBuffer (see rp_send_batch), and whose. */
+  private readonly sendEntryBytes = new Uint8Array(16 * SEND_BATCH_MAX);
+  private readonly sendEntries = new Int32Array(this.sendEntryBytes.buffer);
+  private readonly sendOwners: (Connection | undefined)[] = new Array(SEND_BATCH_MAX).fill(undefined);
+  private sendCount = 0;
   readonly stats: EngineStats;
   /** The connection a request came from (server.requestIP): the request carries it, no map per request. */
   readonly requestOwners: { get(request: unknown): Connection | undefined } = {
@@ -136,6 +152,7 @@ export class Engine {
   /** Ring mode: received bytes, ends of stream and ends of a multishot recv, per connection. */
   private onCompletions(count: number, completions: Uint32Array): void {
     this.batchNow = Date.now();
+    this.batching = true;
     try {
       const buffers = this.loop.ringBuffers;
       for (let i = 0; i < count; i++) {
@@ -154,7 +171,7 @@ export class Engine {
         if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn); // ENOBUFS, or the kernel ended it
       }
     } finally {
-      this.batchNow = 0;
+      this.endRound();
     }
   }
 
@@ -180,11 +197,58 @@ export class Engine {
 
   private onEvents(count: number, events: Uint32Array): void {
     this.batchNow = Date.now();
+    this.batching = true;
     try {
       this.dispatchEvents(count, events);
     } finally {
-      this.batchNow = 0;
+      this.endRound();
     }
+  }
+
+  private endRound(): void {
+    this.batching = false;
+    this.batchNow = 0;
+    this.flushSends();
+  }
+
+  /** Adds writeBuffer[start, end) for conn to the batch (sent now outside a round or when it is full). */
+  queueSend(conn: Connection, start: number, end: number): void {
+    const i = this.sendCount;
+    const entries = this.sendEntries;
+    entries[4 * i] = conn.fd;
+    entries[4 * i + 1] = start;
+    entries[4 * i + 2] = end - start;
+    this.sendOwners[i] = conn;
+    this.sendCount = i + 1;
+    this.segmentStart = end;
+    if (!this.batching || i + 1 === SEND_BATCH_MAX) this.flushSends();
+  }
+
+  /**
+   * Sends the batch in one call; a short send leaves the rest to its connection's pending queue, an error
+   * closes that connection. Bytes of a connection still producing output move to the buffer's start.
+   */
+  flushSends(): void {
+    const count = this.sendCount;
+    if (count === 0) return;
+    this.sendCount = 0;
+    const entries = this.sendEntries;
+    const owners = this.sendOwners;
+    lib.rp_send_batch(this.writeBuffer, this.sendEntryBytes, count);
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const conn = owners[i]!;
+      owners[i] = undefined;
+      const length = entries[4 * i + 2]!;
+      const result = entries[4 * i + 3]!;
+      if (result === length) sent += length;
+      else conn.sender.sendFailed(result, entries[4 * i + 1]!, length);
+    }
+    this.stats.bytesOut += sent;
+    const open = this.writeLength - this.segmentStart;
+    if (open > 0) this.writeBuffer.copyWithin(0, this.segmentStart, this.writeLength);
+    this.segmentStart = 0;
+    this.writeLength = open;
   }
 
   private dispatchEvents(count: number, events: Uint32Array): void {
@@ -372,6 +436,7 @@ export class Engine {
     this.connections[conn.slot] = undefined;
     this.freeSlots.push(conn.slot);
     this.stats.active--;
+    this.flushSends(); // the batch may hold this fd's last bytes, and the fd number is reused once closed
     // An armed recv holds the socket open past close(): cancel it while the fd still names it.
     if (conn.recvsArmed > 0) this.loop.cancel(conn.fd, true);
     lib.rp_close(conn.fd); // closing removes it from the epoll set
@@ -415,7 +480,7 @@ export class Engine {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.loop.close();
-    this.closedResolve();
+    void this.loop.ended.then(this.closedResolve, this.closedResolve);
   }
 }
 

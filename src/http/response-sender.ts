@@ -30,8 +30,6 @@ export class ResponseSender {
   private readonly headerList: string[] = [];
   /** Where the last head was written in the engine's batch buffer. */
   private headStart = 0;
-  /** Set by the connection: no more requests are buffered behind the one being answered. */
-  lastOfBatch = false;
 
   constructor(private readonly conn: Connection) {}
 
@@ -78,9 +76,7 @@ export class ResponseSender {
     const second = Math.floor((engine.batchNow || Date.now()) / 1000);
     const cached = bareTextCache.get(text, second);
     if (cached !== null) {
-      // Alone in the batch (nothing before it, no request behind it): send the cached bytes without a copy.
-      if (this.lastOfBatch && engine.writeLength === 0) this.write(cached);
-      else this.append(cached);
+      this.append(cached);
       return;
     }
     this.sendText(null, text);
@@ -180,9 +176,9 @@ export class ResponseSender {
     this.headStart = engine.writeLength;
     let end = headWriter.write(engine.writeBuffer, this.headStart, this.head, nowMs);
     if (end < 0) {
-      this.flush();
-      this.headStart = 0;
-      end = headWriter.write(engine.writeBuffer, 0, this.head, nowMs);
+      this.flushNow();
+      this.headStart = engine.writeLength;
+      end = headWriter.write(engine.writeBuffer, this.headStart, this.head, nowMs);
       if (end < 0) throw new RangeError("response head is larger than the write buffer");
     }
     engine.writeLength = end;
@@ -203,13 +199,41 @@ export class ResponseSender {
     this.write(bytes);
   }
 
-  /** Writes the batch (every response this connection produced in one pass) in one syscall. */
+  /**
+   * Ends this connection's output for now: what it wrote since its segment began (every response of one
+   * pass) joins the engine's send batch, which leaves at the end of the poll round (at once outside one).
+   */
   flush(): void {
     const engine = this.conn.engine;
-    const length = engine.writeLength;
-    if (length === 0) return;
-    engine.writeLength = 0;
-    this.write(engine.writeBuffer, length); // no view per flush: the length says how much
+    const start = engine.segmentStart;
+    const end = engine.writeLength;
+    if (end === start) return;
+    if (this.conn.closed || this.pendingBytes > 0) {
+      if (!this.conn.closed) this.queue(engine.writeBuffer.slice(start, end)); // behind what waits already
+      engine.writeLength = start;
+      return;
+    }
+    engine.queueSend(this.conn, start, end);
+  }
+
+  /** flush(), and the batch goes out now: the buffer is free again, and nothing batched is behind later bytes. */
+  private flushNow(): void {
+    this.flush();
+    this.conn.engine.flushSends();
+  }
+
+  /** The batched send of writeBuffer[offset, offset + length) returned `result` (short, or -errno). */
+  sendFailed(result: number, offset: number, length: number): void {
+    const conn = this.conn;
+    if (conn.closed) return;
+    if (result < 0 && result !== -EAGAIN) {
+      conn.engine.stats.writeErrors++;
+      conn.destroy(); // EPIPE/ECONNRESET: the client left; only this connection pays
+      return;
+    }
+    const written = Math.max(result, 0);
+    conn.engine.stats.bytesOut += written;
+    this.queue(conn.engine.writeBuffer.slice(offset + written, offset + length));
   }
 
   /** Bytes outside the batch, e.g. "100 Continue" while the handler runs. */
@@ -218,8 +242,9 @@ export class ResponseSender {
     this.write(bytes);
   }
 
-  /** Sends bytes[0, length); what the socket does not take is copied into the pending queue. */
+  /** Sends bytes[0, length) after the batch; what the socket does not take is copied into the pending queue. */
   private write(bytes: Uint8Array, length = bytes.byteLength): void {
+    this.conn.engine.flushSends();
     if (this.conn.closed) return;
     if (this.pendingBytes > 0) {
       this.queue(bytes.slice(0, length));
@@ -283,7 +308,7 @@ export class ResponseSender {
 
   /** Closes once everything written so far reached the socket. */
   closeWhenFlushed(): void {
-    this.flush();
+    this.flushNow();
     if (this.conn.closed) return;
     if (this.pendingBytes === 0) this.conn.destroy();
     else this.closing = true;
@@ -350,7 +375,7 @@ export class ResponseSender {
     if (bytes.byteLength === 0 || mode === BodyMode.None) return;
     if (mode === BodyMode.Chunked) {
       const engine = this.conn.engine;
-      if (engine.writeBuffer.byteLength - engine.writeLength < 32) this.flush();
+      if (engine.writeBuffer.byteLength - engine.writeLength < 32) this.flushNow();
       engine.writeLength = writeChunkHeader(engine.writeBuffer, engine.writeLength, bytes.byteLength);
       this.append(bytes);
       this.append(CRLF_BYTES);

@@ -4,7 +4,7 @@
 // synchronously (bounded rounds, then yield so timers stay fair) and re-arm the thread.
 // With io_uring (useRing), sockets are read by multishot recvs into provided buffers and the
 // epoll set is itself polled by the ring, so one reap per round covers both; the ring's eventfd
-// then wakes us (read by Bun's own loop, or watched by the wake thread on Deno).
+// then wakes us, with no thread of ours (Bun polls it in its own loop, Deno waits on its pool).
 // Why this shape, with numbers: docs/event-loop.md.
 import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";
@@ -59,6 +59,8 @@ export class PollLoop {
   /** events[2i] = epoll mask, events[2i+1] = token, for i < the count handed to the handler. */
   readonly events: Uint32Array;
   private reader: WakeReader | null = null;
+  /** Resolves once the wake reader has returned for good after close() (Deno's wait on its pool is then over). */
+  ended: Promise<void> = Promise.resolve();
   private handler: EventHandler | null = null;
   private stopped = false;
   /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
@@ -69,10 +71,8 @@ export class PollLoop {
   ringBuffers: Uint8Array = new Uint8Array(0);
   private completions: Uint32Array = new Uint32Array(0);
   private completionHandler: CompletionHandler | null = null;
-  /** The eventfd the kernel signals when the ring has work. */
+  /** The eventfd the kernel signals when the ring has work (the runtime watches it: no wake thread). */
   private ringEventFd = -1;
-  /** The runtime reads ringEventFd itself (Bun): no wake thread, nothing to arm. */
-  private directWake = false;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   private epollReady = false;
 
@@ -119,9 +119,6 @@ export class PollLoop {
     this.completions = new Uint32Array(runtime.viewNative(lib.rp_ring_completions(ring), RING_COMPLETIONS_MAX * 16));
     this.completionHandler = onCompletions;
     this.ringEventFd = check(lib.rp_ring_fd(ring), "io_uring_register");
-    // Bun watches the ring's eventfd itself; elsewhere the wake thread does and writes its pipe.
-    this.directWake = runtime.wakeReaderTakesEventfd;
-    if (!this.directWake) check(lib.rp_poller_watch(this.handle, this.ringEventFd), "epoll_ctl");
     check(lib.rp_ring_poll(ring, this.epollFd, EPOLL_READY_TOKEN), "io_uring_enter");
     return true;
   }
@@ -140,9 +137,9 @@ export class PollLoop {
   start(handler: EventHandler): void {
     if (this.reader) throw new Error("PollLoop already started");
     this.handler = handler;
-    const wakeFd = this.directWake ? this.ringEventFd : check(lib.rp_poller_wake_fd(this.handle), "pipe");
+    const wakeFd = this.ring >= 0 ? this.ringEventFd : check(lib.rp_poller_wake_fd(this.handle), "pipe");
     this.reader = runtime.openWakeReader(wakeFd);
-    void this.readWakes();
+    this.ended = this.readWakes();
   }
 
   private async readWakes(): Promise<void> {
@@ -168,7 +165,7 @@ export class PollLoop {
           schedule(this.drain); // work came between the last reap and the eventfd's re-enabling
           return;
         }
-        if (!this.directWake) lib.rp_poller_arm(this.handle); // else the re-enabled eventfd wakes the reader
+        if (this.ring < 0) lib.rp_poller_arm(this.handle); // else the re-enabled eventfd wakes the reader
         return;
       }
       this.idleSpins = 0;

@@ -4,6 +4,8 @@
 // pin each path explicitly and the cases where the ring's mechanics differ (buffers running out, a
 // paused read whose bytes are already in flight, a FIN arriving while reading is paused).
 import process from "node:process";
+import { readdirSync, readlinkSync } from "node:fs";
+import { connect } from "node:net";
 import { assert, test } from "../_harness.ts";
 import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
 import { ConfigError } from "../../src/errors.ts";
@@ -24,6 +26,21 @@ function startWith(io: string, fetch: (request: Request) => Response | Promise<R
     if (before === undefined) delete process.env.REUSEPORT_IO;
     else process.env.REUSEPORT_IO = before;
   }
+}
+
+/** The process's epoll, eventfd, io_uring and pipe fds (what an engine and its wake reader open). */
+function pollingFds(): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed by now
+    }
+    if (/^anon_inode:\[(io_uring|eventfd|eventpoll)\]$|^pipe:/.test(target)) targets.push(target.replace(/:\[\d+\]$/, ""));
+  }
+  return targets.sort();
 }
 
 async function echoLength(request: Request): Promise<Response> {
@@ -107,4 +124,85 @@ for (const io of paths) {
       await server.stop(false);
     }
   });
+}
+
+for (const io of paths) {
+  test(`io: ${io}: a server that finished has closed its epoll, ring, eventfd and wake fds`, async () => {
+    const cycle = async () => {
+      const server = startWith(io, () => new Response("ok"));
+      await withClient(server.port, async (client) => {
+        await client.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        return client.until(() => client.responses() === 1);
+      });
+      await server.stop(false);
+      await server.finished;
+    };
+    await cycle(); // the runtime's own lazily made fds come into being here
+    const before = pollingFds();
+    await cycle();
+    await cycle();
+    assert.deepEqual(pollingFds(), before);
+  });
+}
+
+/**
+ * Opens a connection, sends `count` pipelined GETs for /0 .. /count-1 while not reading, then reads until
+ * `count` responses of `responseBytes` each have arrived (bounded by timeoutMs); returns the bytes.
+ */
+function pipelineWithoutReading(port: number, count: number, responseBytes: number, timeoutMs = 10_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      socket.pause(); // the server's sends back up until we resume: its batch sees short writes
+      let requests = "";
+      for (let i = 0; i < count; i++) requests += `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      socket.write(requests, () => socket.resume());
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out: ${received} of ${count * responseBytes} bytes`));
+    }, timeoutMs);
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.byteLength;
+      if (received < count * responseBytes) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks));
+    });
+    socket.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+for (const io of paths) {
+  test(`io: ${io}: responses the sockets cannot take at once reach four clients whole and in order`, async () => {
+    const bodyBytes = 50_000;
+    const server = startWith(io, (request) => {
+      const index = new URL(request.url).pathname.slice(1).padStart(3, "0");
+      return new Response(`<${index}>`.padEnd(bodyBytes, "x"));
+    });
+    try {
+      const probe = await withClient(server.port, async (client) => {
+        await client.write("GET /0 HTTP/1.1\r\nHost: x\r\n\r\n");
+        return client.until((text) => text.endsWith("x".repeat(100)));
+      });
+      const responseBytes = probe.length; // every response has the same head length and body size
+      const count = 200; // 10 MB per client: more than loopback socket buffers hold
+      const all = await Promise.all([0, 1, 2, 3].map(() => pipelineWithoutReading(server.port, count, responseBytes)));
+      for (const bytes of all) {
+        assert.equal(bytes.byteLength, count * responseBytes);
+        const text = bytes.toString("latin1");
+        const order = [...text.matchAll(/<(\d{3})>/g)].map((match) => Number(match[1]));
+        assert.deepEqual(order, Array.from({ length: count }, (_, i) => i));
+        assert.equal(text.split("HTTP/1.1 200 OK\r\n").length - 1, count);
+      }
+      assert.equal(server.stats().writeErrors, 0);
+    } finally {
+      await server.stop(false);
+    }
+  }, { timeoutMs: 30_000 });
 }

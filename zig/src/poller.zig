@@ -57,8 +57,6 @@ const Poller = struct {
     pipe_read_fd: i32 = -1,
     pipe_write_fd: i32 = -1,
     wake_thread: ?std.Thread = null,
-    /// What the wake thread watches: the epoll fd, or an io_uring fd that polls it (rp_poller_watch).
-    watch_fd: i32 = -1,
 };
 
 var table: handles.Table(Poller, pollers_max) = .{};
@@ -180,7 +178,7 @@ fn startWake(poller: *Poller) i32 {
     poller.wake_epoll_fd = epollCreate();
     if (poller.wake_epoll_fd < 0) return poller.wake_epoll_fd;
     // The thread starts armed.
-    const watched = wakeControl(poller, linux.EPOLL.CTL_ADD, watchFd(poller), wake_interest, wake_token_events);
+    const watched = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.epoll_fd, wake_interest, wake_token_events);
     if (watched < 0) return watched;
     const stop = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.stop_fd, linux.EPOLL.IN, wake_token_stop);
     if (stop < 0) return stop;
@@ -204,21 +202,7 @@ fn wakeControl(poller: *Poller, operation: u32, fd: i32, events: u32, token: u64
 pub fn arm(handle: i32) i32 {
     const poller = table.get(handle) orelse return errno.negative(.BADF);
     if (poller.wake_thread == null) return 0;
-    return wakeControl(poller, linux.EPOLL.CTL_MOD, watchFd(poller), wake_interest, wake_token_events);
-}
-
-fn watchFd(poller: *Poller) i32 {
-    return if (poller.watch_fd >= 0) poller.watch_fd else poller.epoll_fd;
-}
-
-/// Makes the wake thread watch `fd` instead of the epoll fd (an io_uring that polls the epoll fd
-/// itself). Only before the thread starts: EBUSY after rp_poller_wake_fd.
-pub fn watch(handle: i32, fd: i32) i32 {
-    const poller = table.get(handle) orelse return errno.negative(.BADF);
-    if (poller.wake_thread != null) return errno.negative(.BUSY);
-    if (fd < 0) return errno.negative(.BADF);
-    poller.watch_fd = fd;
-    return 0;
+    return wakeControl(poller, linux.EPOLL.CTL_MOD, poller.epoll_fd, wake_interest, wake_token_events);
 }
 
 /// The wake thread: wait in its own epoll set until the poller's epoll fd is readable (nesting

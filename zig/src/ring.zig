@@ -277,6 +277,9 @@ pub fn destroy(handle: i32) i32 {
 fn release(ring: *Ring) void {
     IoUring.free_buf_ring(ring.uring.fd, ring.buffer_ring, ring.buffer_count, buffer_group);
     ring.uring.deinit();
+    // A waiter on a copy of the eventfd (Deno's, on its blocking pool) would not see this close: wake it.
+    var one: u64 = 1;
+    _ = linux.write(ring.event_fd, std.mem.asBytes(&one), @sizeOf(u64));
     _ = linux.close(ring.event_fd);
     allocator.free(ring.handed);
     allocator.free(ring.completions);

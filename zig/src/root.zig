@@ -119,6 +119,9 @@ export fn rp_recv(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
 export fn rp_send(fd: i32, buffer: ?[*]u8, offset: u32, length: u32) i32 {
     return io.send(fd, buffer, offset, length);
 }
+export fn rp_send_batch(buffer: ?[*]u8, entries: ?[*]u8, count: u32) i32 {
+    return io.sendBatch(buffer, entries, count);
+}
 export fn rp_writev2(fd: i32, a: ?[*]u8, a_length: u32, b: ?[*]u8, b_length: u32) i32 {
     return io.writev2(fd, a, a_length, b, b_length);
 }
@@ -130,6 +133,12 @@ export fn rp_writev(fd: i32, iovecs: ?[*]u8, count: u32) i32 {
 }
 export fn rp_pipe(out: ?[*]u8) i32 {
     return io.pipe(out);
+}
+export fn rp_dup(fd: i32) i32 {
+    return io.dup(fd);
+}
+export fn rp_wait_input(fd: i32, timeout_ms: i32) i32 {
+    return io.waitInput(fd, timeout_ms);
 }
 export fn rp_eventfd(initial_value: u32, flags: i32) i32 {
     return io.eventfd(initial_value, flags);
@@ -166,9 +175,6 @@ export fn rp_poller_interrupt(handle: i32) i32 {
 }
 export fn rp_poller_destroy(handle: i32) i32 {
     return poller.destroy(handle);
-}
-export fn rp_poller_watch(handle: i32, fd: i32) i32 {
-    return poller.watch(handle, fd);
 }
 
 // The io_uring read path (ring.zig)
