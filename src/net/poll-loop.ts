@@ -29,9 +29,13 @@ export type EventHandler = (count: number, events: Uint32Array) => void;
 /** completions[4i .. 4i+3] = token, generation, result (as u32), flags; for i < count. */
 export type CompletionHandler = (count: number, completions: Uint32Array) => void;
 
-/** Provided receive buffers of a ring: how many, and how large (a short read fits one). */
-const RING_BUFFERS = 256;
-export const RING_BUFFER_BYTES = 16 * 1024;
+/**
+ * Provided receive buffers of a ring: how many, and how large (a request head usually fits one; a longer one
+ * arrives in several). The kernel hands them out in ring order, so every one is touched in turn: 512 KiB
+ * in all kept CPU per request 1.3 % lower than 4 MiB (256 of 16 KiB) on Deno, no worse on Bun.
+ */
+const RING_BUFFERS = 128;
+export const RING_BUFFER_BYTES = 4096;
 const RING_ENTRIES = 512;
 const RING_COMPLETIONS_MAX = 1024;
 /** The token of the ring's poll of the epoll fd; never a connection's. */
