@@ -127,7 +127,6 @@ export class Connection {
    */
   onData(buffers: Uint8Array, offset: number, length: number): void {
     const engine = this.engine;
-    engine.stats.bytesIn += length;
     const leftover = this.leftover;
     if (leftover === null && !this.readPaused) {
       this.consume(buffers, offset, offset + length);
@@ -195,7 +194,10 @@ export class Connection {
       this.dispatch(head);
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }
-    if (start >= end && !this.busy && !this.body && !this.closed) engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
+    // (afterResponse already set it when the last response went out in this pass)
+    if (start >= end && !this.busy && !this.body && !this.closed && this.deadlineKind !== Deadline.Idle) {
+      engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
+    }
     this.sender.flush();
     return start;
   }

@@ -151,8 +151,9 @@ export class Engine {
 
   /** Ring mode: received bytes, ends of stream and ends of a multishot recv, per connection. */
   private onCompletions(count: number, completions: Uint32Array): void {
-    this.batchNow = Date.now();
+    this.batchNow = this.loop.now;
     this.batching = true;
+    let received = 0;
     try {
       const buffers = this.loop.ringBuffers;
       for (let i = 0; i < count; i++) {
@@ -162,7 +163,10 @@ export class Engine {
         const result = completions[4 * i + 2]! | 0;
         const flags = completions[4 * i + 3]!;
         if (!(flags & CQE_F_MORE)) conn.recvsArmed--;
-        if (result > 0) conn.onData(buffers, (flags >>> 16) * RING_BUFFER_BYTES, result);
+        if (result > 0) {
+          received += result;
+          conn.onData(buffers, (flags >>> 16) * RING_BUFFER_BYTES, result);
+        }
         else if (result === 0) conn.onEnd();
         else if (result !== -ENOBUFS && result !== -ECANCELED) {
           this.stats.readErrors++;
@@ -171,6 +175,7 @@ export class Engine {
         if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn); // ENOBUFS, or the kernel ended it
       }
     } finally {
+      this.stats.bytesIn += received;
       this.endRound();
     }
   }
@@ -196,7 +201,7 @@ export class Engine {
   }
 
   private onEvents(count: number, events: Uint32Array): void {
-    this.batchNow = Date.now();
+    this.batchNow = this.loop.now;
     this.batching = true;
     try {
       this.dispatchEvents(count, events);

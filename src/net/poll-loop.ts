@@ -67,6 +67,9 @@ export class PollLoop {
   ended: Promise<void> = Promise.resolve();
   private handler: EventHandler | null = null;
   private stopped = false;
+  /** Date.now() when the current drain began: its rounds (at most DRAIN_ROUNDS_MAX, well under a
+   * millisecond each) share one clock read for deadlines and the Date header. */
+  now = 0;
   /** Empty polls since the last round that had events (see IDLE_SPINS_MAX). */
   private idleSpins = 0;
   /** The io_uring handle, or -1 (epoll only). */
@@ -156,6 +159,7 @@ export class PollLoop {
   /** Drains ready events; re-arms the wake thread only once epoll reports nothing. */
   private drain = (): void => {
     if (this.stopped) return;
+    this.now = Date.now();
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.ring >= 0 ? this.pollRing() : this.wait(0);
       if (count === 0) {
