@@ -3,7 +3,7 @@
 import { lib, runtime } from "../ffi/index.ts";
 import { EAGAIN, ECANCELED, ENOBUFS } from "../ffi/errno.ts";
 import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
-import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP } from "../net/constants.ts";
+import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, IPPROTO_TCP, TCP_NODELAY } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
 import { CQE_F_MORE, PollLoop, RING_BUFFER_BYTES } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
@@ -287,7 +287,10 @@ export class Engine {
         lib.rp_close(fd);
         continue;
       }
-      this.adopt(fd, decodeSockaddr(this.peerScratch, 128));
+      const peer = decodeSockaddr(this.peerScratch, 128);
+      // No Nagle: a streamed body's next small chunk would wait for the client's (delayed, up to 40 ms) ACK.
+      if (peer.family !== "unix") lib.rp_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      this.adopt(fd, peer);
     }
   }
 

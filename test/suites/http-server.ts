@@ -2,6 +2,10 @@
 import { assert, test } from "../_harness.ts";
 import { rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ConfigError, serve } from "../../src/index.ts";
+import { readdirSync, readlinkSync } from "node:fs";
+import { lib } from "../../src/ffi/index.ts";
+import { decodeSockaddr } from "../../src/net/address.ts";
+import { IPPROTO_TCP, SOL_SOCKET, TCP_NODELAY } from "../../src/net/constants.ts";
 
 const hello = () => new Response("Hello");
 
@@ -307,3 +311,36 @@ test("serve: options that are neither an object nor a handler are refused", () =
   // deno-lint-ignore no-explicit-any
   assert.throws(() => serve("app" as any), /options must be an object or a handler function, got string/);
 });
+
+/** The value of a TCP option on every accepted socket of this process whose local port is `port`. */
+function acceptedSocketOption(port: number, level: number, name: number): number[] {
+  const SO_ACCEPTCONN = 30;
+  const scratch = new Uint8Array(128);
+  const value = new Uint8Array(4);
+  const read = (fd: number, optionLevel: number, optionName: number) =>
+    lib.rp_getsockopt_int(fd, optionLevel, optionName, value) < 0 ? -1 : new DataView(value.buffer).getInt32(0, true);
+  const values: number[] = [];
+  for (const entry of readdirSync("/proc/self/fd")) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/self/fd/${entry}`);
+    } catch {
+      continue;
+    }
+    const fd = Number(entry);
+    if (!target.startsWith("socket:") || lib.rp_getsockname(fd, scratch) < 0) continue;
+    const local = decodeSockaddr(scratch, 128);
+    if (local.family === "unix" || local.port !== port || read(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0) continue;
+    values.push(read(fd, level, name));
+  }
+  return values;
+}
+
+test("serve: accepted connections have Nagle off, so a streamed chunk never waits for the client's ACK", () =>
+  withServer(() => new Response("ok"), {}, async (server) => {
+    await withClient(server.port, async (client) => {
+      await client.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await client.until(() => client.responses() === 1);
+      assert.deepEqual(acceptedSocketOption(server.port, IPPROTO_TCP, TCP_NODELAY), [1]);
+    });
+  }));
