@@ -16,10 +16,12 @@ export const POLL_EVENTS_MAX = 1024;
 /** Drain rounds per wake before yielding to timers and promises. */
 const DRAIN_ROUNDS_MAX = 64;
 /**
- * Empty epoll_wait(0) results tolerated after a busy round before the wake thread is re-armed: each one
- * yields a setImmediate turn (promises, timers) and polls again. Under keep-alive load the next requests
- * usually arrive within that turn, which saves the wake-thread -> runtime -> JS hand-off; idle, a wake
- * costs at most this many extra polls.
+ * Epoll path: empty epoll_wait(0) results tolerated after a busy round before the wake thread is re-armed:
+ * each one yields a setImmediate turn (promises, timers) and polls again. Under keep-alive load the next
+ * requests often arrive within that turn, which saves the wake-thread -> runtime -> JS hand-off (2 % of
+ * the CPU per request on both runtimes); idle, a wake costs at most this many extra polls. The ring path
+ * goes idle at once: its wake needs no thread of ours, and there the spins cost more than they saved
+ * (docs/event-loop.md, "The io_uring read path").
  */
 const IDLE_SPINS_MAX = 2;
 /** Read once: a lazy global getter on Deno. */
@@ -80,6 +82,9 @@ export class PollLoop {
   private completionHandler: CompletionHandler | null = null;
   /** The eventfd the kernel signals when the ring has work (the runtime watches it: no wake thread). */
   private ringEventFd = -1;
+  /** drain() is running (its rounds reap, so queued SQEs need no drain of their own). */
+  private draining = false;
+  private submitScheduled = false;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   private epollReady = false;
 
@@ -132,13 +137,32 @@ export class PollLoop {
 
   /** Queues a multishot recv of fd; its completions carry token and generation. 0 or -errno. */
   recv(fd: number, token: number, generation: number): number {
-    return lib.rp_ring_recv(this.ring, fd, token, generation);
+    const rc = lib.rp_ring_recv(this.ring, fd, token, generation);
+    this.submitSoon();
+    return rc;
   }
 
   /** Cancels fd's recvs; `now` for an fd about to be closed (see zig/src/ring.zig). */
   cancel(fd: number, now: boolean): void {
     lib.rp_ring_cancel(this.ring, fd, now ? 1 : 0);
+    if (!now) this.submitSoon();
   }
+
+  /**
+   * Queued SQEs go to the kernel with the next reap. Inside a drain that comes by itself (the next round,
+   * or rp_ring_idle reporting them); queued from elsewhere (a body reader resuming, a response finishing
+   * in a promise) while the loop sleeps, nothing would reap: a drain is scheduled for them.
+   */
+  private submitSoon(): void {
+    if (this.draining || this.submitScheduled || this.stopped) return;
+    this.submitScheduled = true;
+    schedule(this.submitQueued);
+  }
+
+  private submitQueued = (): void => {
+    this.submitScheduled = false;
+    if (!this.draining) this.drain();
+  };
 
   /** Starts delivering events to handler from the runtime's event loop. */
   start(handler: EventHandler): void {
@@ -160,20 +184,29 @@ export class PollLoop {
   private drain = (): void => {
     if (this.stopped) return;
     this.now = Date.now();
+    this.draining = true;
+    try {
+      this.drainRounds();
+    } finally {
+      this.draining = false;
+    }
+  };
+
+  private drainRounds(): void {
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.ring >= 0 ? this.pollRing() : this.wait(0);
       if (count === 0) {
+        if (this.ring >= 0) {
+          if (lib.rp_ring_idle(this.ring) > 0) continue; // work came between the last reap and the eventfd's re-enabling
+          return; // the re-enabled eventfd wakes the reader
+        }
         if (this.idleSpins < IDLE_SPINS_MAX) {
           this.idleSpins++;
           schedule(this.drain);
           return;
         }
         this.idleSpins = 0;
-        if (this.ring >= 0 && lib.rp_ring_idle(this.ring) > 0) {
-          schedule(this.drain); // work came between the last reap and the eventfd's re-enabling
-          return;
-        }
-        if (this.ring < 0) lib.rp_poller_arm(this.handle); // else the re-enabled eventfd wakes the reader
+        lib.rp_poller_arm(this.handle);
         return;
       }
       this.idleSpins = 0;
@@ -182,7 +215,7 @@ export class PollLoop {
     }
     // Still busy: let timers, promises and I/O callbacks run, then go on without a wake.
     schedule(this.drain);
-  };
+  }
 
   /**
    * One round in ring mode: a reap (no syscall when the kernel has nothing for us), its completions
