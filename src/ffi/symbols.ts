@@ -99,8 +99,6 @@ export const symbols = {
   rp_poller_events: { args: ["i32"], ret: "ptr" },
   /** (handle, timeout ms, -1 = forever) -> events written to the slots */
   rp_poller_wait: { args: ["i32", "i32"], ret: "i32" },
-  /** Deno: the same call on the blocking pool (returns a Promise). */
-  rp_poller_wait_async: { args: ["i32", "i32"], ret: "i32", nonblocking: true, native: "rp_poller_wait" },
   /** (handle) -> read end of the wake pipe; starts the wake thread on first call */
   rp_poller_wake_fd: { args: ["i32"], ret: "i32" },
   /** (handle) -> 0; lets the wake thread watch again after JS drained the events */
