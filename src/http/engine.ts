@@ -247,7 +247,7 @@ export class Engine {
       const length = entries[4 * i + 2]!;
       const result = entries[4 * i + 3]!;
       if (result === length) sent += length;
-      else conn.sender.sendFailed(result, entries[4 * i + 1]!, length);
+      else conn.sender.afterSend(result, this.writeBuffer, entries[4 * i + 1]!, length);
     }
     this.stats.bytesOut += sent;
     const open = this.writeLength - this.segmentStart;

@@ -222,18 +222,21 @@ export class ResponseSender {
     this.conn.engine.flushSends();
   }
 
-  /** The batched send of writeBuffer[offset, offset + length) returned `result` (short, or -errno). */
-  sendFailed(result: number, offset: number, length: number): void {
+  /**
+   * A send of bytes[offset, offset + length) returned `result`: all of it went, or the rest waits in the
+   * pending queue for EPOLLOUT, or (an error: the client left) the connection closes, and only it pays.
+   */
+  afterSend(result: number, bytes: Uint8Array, offset: number, length: number): void {
     const conn = this.conn;
     if (conn.closed) return;
     if (result < 0 && result !== -EAGAIN) {
       conn.engine.stats.writeErrors++;
-      conn.destroy(); // EPIPE/ECONNRESET: the client left; only this connection pays
+      conn.destroy(); // EPIPE/ECONNRESET
       return;
     }
     const written = Math.max(result, 0);
     conn.engine.stats.bytesOut += written;
-    this.queue(conn.engine.writeBuffer.slice(offset + written, offset + length));
+    if (written < length) this.queue(bytes.slice(offset + written, offset + length));
   }
 
   /** Bytes outside the batch, e.g. "100 Continue" while the handler runs. */
@@ -250,19 +253,7 @@ export class ResponseSender {
       this.queue(bytes.slice(0, length));
       return;
     }
-    const n = lib.rp_send(this.conn.fd, bytes, 0, length);
-    if (n === length) {
-      this.conn.engine.stats.bytesOut += n;
-      return;
-    }
-    if (n < 0 && n !== -EAGAIN) {
-      this.conn.engine.stats.writeErrors++;
-      this.conn.destroy(); // EPIPE/ECONNRESET: the client left; only this connection pays
-      return;
-    }
-    const written = Math.max(n, 0);
-    this.conn.engine.stats.bytesOut += written;
-    this.queue(bytes.slice(written, length));
+    this.afterSend(lib.rp_send(this.conn.fd, bytes, 0, length), bytes, 0, length);
   }
 
   private queue(bytes: Uint8Array): void {
