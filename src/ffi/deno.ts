@@ -116,8 +116,12 @@ function openWakeReader(fd: number, lib: NativeLib): WakeReader {
       waiting = true;
       const revents = await lib.rp_wait_input_async(copy, -1);
       waiting = false;
-      if (closed) lib.rp_close(copy);
-      return revents > 0 && !closed;
+      if (closed) {
+        lib.rp_close(copy);
+        return false;
+      }
+      if (revents < 0) throw new SyscallError("poll", -revents, `wake fd ${fd}`); // our own copy: cannot happen quietly
+      return true;
     },
     close() {
       if (closed) return;

@@ -3,14 +3,14 @@
 import { assert, test } from "../_harness.ts";
 import { ClusterChild, listenersOn, load, percentile } from "../_cluster.ts";
 import { rawExchange } from "../_http.ts";
-import { isRoot } from "../_net.ts";
+import { isRoot, openFds } from "../_net.ts";
 import { connect, closeFd } from "../../src/net/socket.ts";
 import { allowedCpus, withCpu } from "../../src/os.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -50,15 +50,7 @@ function oneShot(port: number, path = "/"): Promise<string> {
 
 /** The io_uring instances open in a process (thread workers' rings live in the cluster's own process). */
 function ringsOf(pid: number): number {
-  let rings = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:[io_uring]") rings++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return rings;
+  return openFds(pid).filter(({ target }) => target === "anon_inode:[io_uring]").length;
 }
 
 async function withCluster(config: Record<string, unknown>, body: (cluster: ClusterChild) => Promise<void>): Promise<void> {

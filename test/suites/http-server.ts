@@ -2,7 +2,7 @@
 import { assert, test } from "../_harness.ts";
 import { rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ConfigError, serve } from "../../src/index.ts";
-import { readdirSync, readlinkSync } from "node:fs";
+import { openFds } from "../_net.ts";
 import { lib } from "../../src/ffi/index.ts";
 import { decodeSockaddr } from "../../src/net/address.ts";
 import { IPPROTO_TCP, SOL_SOCKET, TCP_NODELAY } from "../../src/net/constants.ts";
@@ -320,14 +320,7 @@ function acceptedSocketOption(port: number, level: number, name: number): number
   const read = (fd: number, optionLevel: number, optionName: number) =>
     lib.rp_getsockopt_int(fd, optionLevel, optionName, value) < 0 ? -1 : new DataView(value.buffer).getInt32(0, true);
   const values: number[] = [];
-  for (const entry of readdirSync("/proc/self/fd")) {
-    let target = "";
-    try {
-      target = readlinkSync(`/proc/self/fd/${entry}`);
-    } catch {
-      continue;
-    }
-    const fd = Number(entry);
+  for (const { fd, target } of openFds()) {
     if (!target.startsWith("socket:") || lib.rp_getsockname(fd, scratch) < 0) continue;
     const local = decodeSockaddr(scratch, 128);
     if (local.family === "unix" || local.port !== port || read(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0) continue;

@@ -4,7 +4,7 @@
 // pin each path explicitly and the cases where the ring's mechanics differ (buffers running out, a
 // paused read whose bytes are already in flight, a FIN arriving while reading is paused).
 import process from "node:process";
-import { readdirSync, readlinkSync } from "node:fs";
+import { openFds } from "../_net.ts";
 import { connect } from "node:net";
 import { assert, test } from "../_harness.ts";
 import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
@@ -30,17 +30,11 @@ function startWith(io: string, fetch: (request: Request) => Response | Promise<R
 
 /** The process's epoll, eventfd, io_uring and pipe fds (what an engine and its wake reader open). */
 function pollingFds(): string[] {
-  const targets: string[] = [];
-  for (const fd of readdirSync("/proc/self/fd")) {
-    let target = "";
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // the directory's own fd, closed by now
-    }
-    if (/^anon_inode:\[(io_uring|eventfd|eventpoll)\]$|^pipe:/.test(target)) targets.push(target.replace(/:\[\d+\]$/, ""));
-  }
-  return targets.sort();
+  return openFds()
+    .map(({ target }) => target)
+    .filter((target) => /^anon_inode:\[(io_uring|eventfd|eventpoll)\]$|^pipe:/.test(target))
+    .map((target) => target.replace(/:\[\d+\]$/, ""))
+    .sort();
 }
 
 async function echoLength(request: Request): Promise<Response> {
