@@ -106,16 +106,16 @@ function staticBody(response: Response): string | Uint8Array | null | undefined 
 /** Bun polls the fd (a pipe, or a ring's eventfd) in its own loop through Bun.file(fd).stream(). */
 function openWakeReader(fd: number): WakeReader {
   const reader = Bun.file(fd).stream().getReader();
-  let closed = false;
+  let closing: Promise<void> | null = null;
   return {
     async next() {
-      if (closed) return false;
+      if (closing) return false;
       const { done } = await reader.read();
-      return !done && !closed;
+      return !done && !closing;
     },
     close() {
-      closed = true;
-      reader.cancel().catch(() => {}); // the native poller closes the fd itself
+      closing ??= reader.cancel().then(() => {}, () => {}); // Bun closes its dup of the fd when this settles
+      return closing;
     },
   };
 }

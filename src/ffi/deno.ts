@@ -110,6 +110,8 @@ function openWakeReader(fd: number, lib: NativeLib): WakeReader {
   if (copy < 0) throw new SyscallError("fcntl(F_DUPFD_CLOEXEC)", -copy, `fd ${fd}`);
   let closed = false;
   let waiting = false;
+  let released!: () => void;
+  const whenReleased = new Promise<void>((resolve) => (released = resolve));
   return {
     async next() {
       if (closed) return false;
@@ -118,15 +120,20 @@ function openWakeReader(fd: number, lib: NativeLib): WakeReader {
       waiting = false;
       if (closed) {
         lib.rp_close(copy);
+        released();
         return false;
       }
       if (revents < 0) throw new SyscallError("poll", -revents, `wake fd ${fd}`); // our own copy: cannot happen quietly
       return true;
     },
     close() {
-      if (closed) return;
+      if (closed) return whenReleased;
       closed = true;
-      if (!waiting) lib.rp_close(copy);
+      if (!waiting) {
+        lib.rp_close(copy);
+        released();
+      }
+      return whenReleased;
     },
   };
 }

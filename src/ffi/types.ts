@@ -20,8 +20,12 @@ export type NativeLib = { [K in SymbolName]: Fn<(typeof symbols)[K]> };
 export interface WakeReader {
   /** Resolves when the fd had input (taken away); false once the reader is closed. */
   next(): Promise<boolean>;
-  /** Stops reading; the fd itself is closed by its owner (the poller or the ring). */
-  close(): void;
+  /**
+   * Stops reading; resolves once the runtime holds nothing of the fd any more (Bun's reader keeps a dup of
+   * it until its cancel settles; Deno's copy is closed when the pending wait returns). The fd itself is
+   * closed by its owner (the poller or the ring).
+   */
+  close(): Promise<void>;
 }
 
 export type WorkerMode = "thread" | "process";

@@ -65,7 +65,7 @@ export class PollLoop {
   /** events[2i] = epoll mask, events[2i+1] = token, for i < the count handed to the handler. */
   readonly events: Uint32Array;
   private reader: WakeReader | null = null;
-  /** Resolves once the wake reader has returned for good after close() (Deno's wait on its pool is then over). */
+  /** Resolves once the wake reader has returned for good after close() and the runtime let go of the fd. */
   ended: Promise<void> = Promise.resolve();
   private handler: EventHandler | null = null;
   private stopped = false;
@@ -243,7 +243,10 @@ export class PollLoop {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.reader?.close();
+    if (this.reader) {
+      const released = this.reader.close();
+      this.ended = Promise.all([this.ended, released]).then(() => {});
+    }
     lib.rp_poller_destroy(this.handle);
     if (this.ring >= 0) lib.rp_ring_destroy(this.ring); // the kernel cancels what is still armed
     this.ring = -1;
