@@ -78,11 +78,6 @@ export class Engine {
    */
   writeLength = 0;
   segmentStart = 0;
-  /**
-   * A poll round is being handled: flushed responses wait in the batch and leave together at its end (one
-   * FFI call, sends back to back), or earlier when the batch is full or a connection needs its bytes out.
-   */
-  private batching = false;
   /** The batch: {fd, offset, length, result} per send over writeBuffer (see rp_send_batch), and whose. */
   private readonly sendEntryBytes = new Uint8Array(16 * SEND_BATCH_MAX);
   private readonly sendEntries = new Int32Array(this.sendEntryBytes.buffer);
@@ -97,9 +92,10 @@ export class Engine {
     },
   };
   /**
-   * Date.now() read once per event batch (0 outside one): deadlines and the Date header of the batch's
-   * responses use it instead of reading the clock per request. Work outside a batch (async handlers,
-   * timers) reads the clock itself, so a stale value never reaches a deadline.
+   * The poll round's clock (PollLoop.now; 0 outside a round): deadlines and the Date header of the round's
+   * responses use it instead of reading the clock per request, and sends wait in the batch while it is set.
+   * Work outside a round (async handlers, timers) reads the clock itself, so a stale value never reaches a
+   * deadline.
    */
   batchNow = 0;
   readonly origin: string;
@@ -152,7 +148,6 @@ export class Engine {
   /** Ring mode: received bytes, ends of stream and ends of a multishot recv, per connection. */
   private onCompletions(count: number, completions: Uint32Array): void {
     this.batchNow = this.loop.now;
-    this.batching = true;
     let received = 0;
     try {
       const buffers = this.loop.ringBuffers;
@@ -166,8 +161,7 @@ export class Engine {
         if (result > 0) {
           received += result;
           conn.onData(buffers, (flags >>> 16) * RING_BUFFER_BYTES, result);
-        }
-        else if (result === 0) conn.onEnd();
+        } else if (result === 0) conn.onEnd();
         else if (result !== -ENOBUFS && result !== -ECANCELED) {
           this.stats.readErrors++;
           conn.destroy(); // ECONNRESET and friends
@@ -202,7 +196,6 @@ export class Engine {
 
   private onEvents(count: number, events: Uint32Array): void {
     this.batchNow = this.loop.now;
-    this.batching = true;
     try {
       this.dispatchEvents(count, events);
     } finally {
@@ -211,12 +204,14 @@ export class Engine {
   }
 
   private endRound(): void {
-    this.batching = false;
     this.batchNow = 0;
     this.flushSends();
   }
 
-  /** Adds writeBuffer[start, end) for conn to the batch (sent now outside a round or when it is full). */
+  /**
+   * Adds writeBuffer[start, end) for conn to the batch. Inside a poll round (batchNow set) the batch leaves at
+   * the round's end, one FFI call with the sends back to back; outside one, or when full, it leaves now.
+   */
   queueSend(conn: Connection, start: number, end: number): void {
     const i = this.sendCount;
     const entries = this.sendEntries;
@@ -226,7 +221,7 @@ export class Engine {
     this.sendOwners[i] = conn;
     this.sendCount = i + 1;
     this.segmentStart = end;
-    if (!this.batching || i + 1 === SEND_BATCH_MAX) this.flushSends();
+    if (this.batchNow === 0 || i + 1 === SEND_BATCH_MAX) this.flushSends();
   }
 
   /**
