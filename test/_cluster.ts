@@ -18,6 +18,8 @@ export class ClusterChild {
   exited: Promise<number | null>;
   port = 0;
   metricsUrl: string | null = null;
+  /** The primary's `io` once every worker listened (null for UDP). */
+  io: string | null = null;
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding("utf8");
@@ -51,9 +53,10 @@ export class ClusterChild {
     });
     const cluster = new ClusterChild(child);
     const ready = await cluster.line((l) => l.startsWith("ready "), 20_000);
-    const [, port, metrics] = ready.split(" ");
+    const [, port, metrics, io] = ready.split(" ");
     cluster.port = Number(port);
     cluster.metricsUrl = metrics === "-" ? null : metrics;
+    cluster.io = io === "-" ? null : io;
     return cluster;
   }
 

@@ -405,6 +405,18 @@ export class ClusterServer {
     return member.handle.pid;
   }
 
+  /**
+   * How the workers read their sockets, as Server.io ("io_uring" or "epoll": one kernel and one REUSEPORT_IO,
+   * so one answer for all); null for serveUdp and until a worker listens (await `listening`).
+   */
+  get io(): "io_uring" | "epoll" | null {
+    if (this.kind !== "http") return null;
+    for (const member of this.members.values()) {
+      if (member.state === "listening") return this.shared.slot(member.slot)[F.ringHandle] > 0 ? "io_uring" : "epoll";
+    }
+    return null;
+  }
+
   /** Per-worker counters (live slots plus retired generations), totals and balance. */
   stats(): ClusterStats {
     const stats = collectStats(this.shared, this.workerCount);

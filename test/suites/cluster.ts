@@ -6,6 +6,7 @@ import { rawExchange } from "../_http.ts";
 import { isRoot, openFds } from "../_net.ts";
 import { connect, closeFd } from "../../src/net/socket.ts";
 import { allowedCpus, withCpu } from "../../src/os.ts";
+import { probeRing } from "../../src/net/poll-loop.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import type { ClusterStats } from "../../src/index.ts";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -53,6 +54,11 @@ function ringsOf(pid: number): number {
   return openFds(pid).filter(({ target }) => target === "anon_inode:[io_uring]").length;
 }
 
+/** What Server.io should say here: REUSEPORT_IO=epoll, or io_uring where the kernel allows it. */
+function expectedIo(): string {
+  return process.env.REUSEPORT_IO === "epoll" || probeRing() !== 0 ? "epoll" : "io_uring";
+}
+
 async function withCluster(config: Record<string, unknown>, body: (cluster: ClusterChild) => Promise<void>): Promise<void> {
   const cluster = await ClusterChild.start(config);
   try {
@@ -66,6 +72,7 @@ for (const workers of [2, 4]) {
   test(`cluster: ${workers} workers share one port, one listener each, all get load`, () =>
     withCluster({ workers }, async (cluster) => {
       assert.equal(listenersOn(cluster.port), workers, "ss -ltn shows one listener per worker");
+      assert.equal(cluster.io, expectedIo(), "the primary's io says how its workers read");
       const bodies = await Promise.all(Array.from({ length: 40 * workers }, () => oneShot(cluster.port)));
       assert.ok(bodies.every((b) => b.includes("v1 ")));
       const stats = await cluster.statsUntil((s) => s.totals.requests >= 40 * workers);

@@ -73,6 +73,7 @@ test("udp: serveUdp with 2 workers: one socket each on the port, datagrams from 
   const batch = new DatagramBatch(16, 128);
   try {
     assert.equal(udpSocketsOn(cluster.port), 2, "one UDP socket per worker on the port (what ss -lun lists)");
+    assert.equal(cluster.io, null, "io is an HTTP server's");
     for (let c = 0; c < 20; c++) clients.push(await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp", reusePort: false }));
     const target = { family: "IPv4" as const, address: "127.0.0.1", port: cluster.port };
     for (const client of clients) {
