@@ -100,6 +100,11 @@ export class Engine {
   batchNow = 0;
   readonly origin: string;
   stopping = false;
+  /**
+   * Handler promises, error-handler promises and streamed bodies not yet settled: while any is pending the
+   * loop does not sleep in the ring (their continuations need the runtime's turn; PollLoop.maySleep).
+   */
+  asyncPending = 0;
   /** Called for every connection that ends (least-connections steering counts them down). */
   onConnectionClosed: (() => void) | null = null;
   /** Open connection fds as bits (a thread worker's, so the primary can close them if it dies). */
@@ -135,6 +140,7 @@ export class Engine {
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
     this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.loop = new PollLoop();
+    this.loop.maySleep = () => this.asyncPending === 0;
     try {
       this.ring = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
     } catch (failure) {
@@ -337,12 +343,17 @@ export class Engine {
       conn.sender.send(result);
       return;
     }
+    this.asyncPending++;
     Promise.resolve(result).then(
       (response) => {
+        this.asyncPending--;
         if (runtime.isResponse(response)) this.complete(conn, response);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },
-      (error) => this.answerError(conn, error),
+      (error) => {
+        this.asyncPending--;
+        this.answerError(conn, error);
+      },
     );
   }
 
@@ -376,9 +387,15 @@ export class Engine {
       fallback();
       return;
     }
+    this.asyncPending++;
     Promise.resolve(answer).then(
-      (response) => (runtime.isResponse(response) ? this.complete(conn, response) : fallback()),
+      (response) => {
+        this.asyncPending--;
+        if (runtime.isResponse(response)) this.complete(conn, response);
+        else fallback();
+      },
       (secondary) => {
+        this.asyncPending--;
         this.reportError(secondary);
         fallback();
       },

@@ -51,7 +51,9 @@ export class ResponseSender {
     }
     const body = runtime.staticBody(response);
     if (body === undefined) {
-      void this.sendStream(response);
+      const engine = this.conn.engine;
+      engine.asyncPending++; // the body's reads continue in promises (Engine.asyncPending)
+      void this.sendStream(response).finally(() => engine.asyncPending--);
       return;
     }
     if (typeof body === "string") this.sendText(response, body);

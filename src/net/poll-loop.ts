@@ -42,6 +42,28 @@ const RING_ENTRIES = 512;
 const RING_COMPLETIONS_MAX = 1024;
 /** The token of the ring's poll of the epoll fd; never a connection's. */
 const EPOLL_READY_TOKEN = 0xffff_fff1;
+/** The token of the ring's tick (see tickMicros); never a connection's. */
+const TICK_TOKEN = 0xffff_fff2;
+/**
+ * Ring path, while traffic is dense: an empty round sleeps in io_uring_enter until the next completion instead
+ * of handing the thread back to the runtime, and a tick (a ring timeout, REUSEPORT_TICK_US) ends that sleep so
+ * that the runtime's timers, I/O and promises still get a turn at least that often. A tick with no traffic
+ * since it was armed ends the stretch: the runtime's own wait takes over again. Why (docs/event-loop.md):
+ * the runtime's wake costs more than a sleep in the ring, on Deno a blocking-pool round trip; and the sleep
+ * sets no timer of its own, since arming one per sleep cost 12 % of the CPU per request here.
+ */
+const TICK_US_DEFAULT = 1000;
+
+/** REUSEPORT_TICK_US: how long (µs) the loop may keep the thread in the ring; 0: never sleeps there. */
+function tickMicros(): number {
+  const value = process.env.REUSEPORT_TICK_US;
+  if (value === undefined || value === "") return TICK_US_DEFAULT;
+  const micros = Number(value);
+  if (!Number.isInteger(micros) || micros < 0 || micros > 1_000_000) {
+    throw new ConfigError("REUSEPORT_TICK_US", `must be an integer from 0 to 1000000 (µs), got ${JSON.stringify(value)}`);
+  }
+  return micros;
+}
 export const CQE_F_MORE = 2;
 
 /** 0 when this kernel (and seccomp policy) lets an engine read through io_uring, else the -errno of the attempt. */
@@ -87,6 +109,20 @@ export class PollLoop {
   private submitScheduled = false;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   private epollReady = false;
+  /** A tick is armed: a sleep in io_uring_enter ends by itself. */
+  private ticking = false;
+  /** Work came since the tick was armed. */
+  private busy = false;
+  /** The last round reaped a tick that ended a busy stretch: yield to the runtime before going on. */
+  private ticked = false;
+  /** A whole tick passed without work: go idle through the runtime until work comes again. */
+  private quiet = true;
+  /** Sleeps in the ring so far (tests, diagnostics). */
+  sleeps = 0;
+  /** REUSEPORT_TICK_US, read when the ring is set up (0: no sleeps in the ring). */
+  private tickUs = 0;
+  /** Whether the thread may sleep in the ring now: false while JS work of the owner is pending (promises). */
+  maySleep: () => boolean = () => false;
 
   constructor(readonly eventsMax: number = POLL_EVENTS_MAX) {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
@@ -121,12 +157,14 @@ export class PollLoop {
   useRing(onCompletions: CompletionHandler): boolean {
     const mode = ioMode();
     if (mode === "epoll") return false;
+    const tickUs = tickMicros();
     const ring = lib.rp_ring_create(RING_ENTRIES, RING_BUFFERS, RING_BUFFER_BYTES, RING_COMPLETIONS_MAX);
     if (ring < 0) {
       if (mode === "auto" && (ring === -ENOSYS || ring === -EPERM || ring === -EINVAL)) return false;
       throw new SyscallError("io_uring_setup", -ring);
     }
     this.ring = ring;
+    this.tickUs = tickUs;
     this.ringBuffers = new Uint8Array(runtime.viewNative(lib.rp_ring_buffers(ring), RING_BUFFERS * RING_BUFFER_BYTES));
     this.completions = new Uint32Array(runtime.viewNative(lib.rp_ring_completions(ring), RING_COMPLETIONS_MAX * 16));
     this.completionHandler = onCompletions;
@@ -193,10 +231,24 @@ export class PollLoop {
   };
 
   private drainRounds(): void {
+    let workRounds = 0;
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.ring >= 0 ? this.pollRing() : this.wait(0);
+      if (this.ticked) {
+        this.ticked = false;
+        schedule(this.drain); // still busy: the runtime's timers and I/O first, then go on
+        return;
+      }
       if (count === 0) {
         if (this.ring >= 0) {
+          if (this.tickUs > 0 && !this.quiet && this.maySleep()) {
+            if (!this.ticking) this.armTick();
+            this.sleeps++;
+            const rc = lib.rp_ring_wait(this.ring);
+            if (rc < 0) throw new SyscallError("io_uring_enter", -rc);
+            this.now = Date.now();
+            continue;
+          }
           if (lib.rp_ring_idle(this.ring) > 0) continue; // work came between the last reap and the eventfd's re-enabling
           return; // the re-enabled eventfd wakes the reader
         }
@@ -210,6 +262,7 @@ export class PollLoop {
         return;
       }
       this.idleSpins = 0;
+      if (++workRounds === 2) this.quiet = false; // work came while we handled work: traffic is dense
       if (this.ring < 0) this.handler!(count, this.events);
       if (this.stopped) return;
     }
@@ -226,17 +279,35 @@ export class PollLoop {
     const reaped = lib.rp_ring_reap(this.ring);
     if (reaped < 0) throw new SyscallError("io_uring_enter", -reaped);
     const completions = this.completions;
+    let tick = false;
     for (let i = 0; i < reaped; i++) {
-      if (completions[4 * i] !== EPOLL_READY_TOKEN) continue;
+      const token = completions[4 * i];
+      if (token === TICK_TOKEN) tick = true; // the completion handler skips this token too
+      if (token !== EPOLL_READY_TOKEN) continue;
       this.epollReady = true; // the completion handler skips this token
       if (!(completions[4 * i + 3] & CQE_F_MORE)) lib.rp_ring_poll(this.ring, this.epollFd, EPOLL_READY_TOKEN);
     }
     if (reaped > 0) this.completionHandler!(reaped, completions);
-    if (!this.epollReady || this.stopped) return reaped;
-    const count = this.wait(0);
-    if (count === 0) this.epollReady = false;
-    else this.handler!(count, this.events);
-    return reaped + count;
+    let work = tick ? reaped - 1 : reaped;
+    if (this.epollReady && !this.stopped) {
+      const count = this.wait(0);
+      if (count === 0) this.epollReady = false;
+      else this.handler!(count, this.events);
+      work += count;
+    }
+    if (work > 0) this.busy = true;
+    if (tick) {
+      this.ticking = false;
+      if (this.busy) this.ticked = true;
+      else this.quiet = true;
+    }
+    return work;
+  }
+
+  private armTick(): void {
+    check(lib.rp_ring_tick(this.ring, TICK_TOKEN, this.tickUs), "io_uring_enter");
+    this.ticking = true;
+    this.busy = false;
   }
 
   /** Stops the wake thread (joined natively) and closes the epoll fd; registered fds stay open. */

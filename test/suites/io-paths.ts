@@ -7,6 +7,8 @@ import process from "node:process";
 import { openFds } from "../_net.ts";
 import { runtimeName } from "../_runtime.ts";
 import { connect } from "node:net";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { assert, test } from "../_harness.ts";
 import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
 import { ConfigError } from "../../src/errors.ts";
@@ -50,6 +52,23 @@ test("io: an unknown REUSEPORT_IO is a ConfigError that names the variable", () 
   assert.throws(() => startWith("uring", echoLength), (error: unknown) =>
     error instanceof ConfigError && /REUSEPORT_IO must be "auto", "epoll" or "io_uring", got "uring"/.test(String(error)));
 });
+
+if (paths.includes("io_uring")) {
+  test("io: a bad REUSEPORT_TICK_US is a ConfigError that names the variable", () => {
+    const before = process.env.REUSEPORT_TICK_US;
+    try {
+      for (const bad of ["-1", "1.5", "2000000", "soon"]) {
+        process.env.REUSEPORT_TICK_US = bad;
+        assert.throws(() => startWith("io_uring", echoLength), (error: unknown) =>
+          error instanceof ConfigError && /REUSEPORT_TICK_US must be an integer from 0 to 1000000/.test(String(error)) &&
+          String(error).includes(JSON.stringify(bad)));
+      }
+    } finally {
+      if (before === undefined) delete process.env.REUSEPORT_TICK_US;
+      else process.env.REUSEPORT_TICK_US = before;
+    }
+  });
+}
 
 for (const io of paths) {
   test(`io: ${io} answers pipelined requests, a body larger than a read, and a request followed by FIN`, async () => {
@@ -203,4 +222,54 @@ for (const io of paths) {
       await server.stop(false);
     }
   }, { timeoutMs: 30_000 });
+}
+
+const LOAD = fileURLToPath(new URL("../fixtures/keepalive-load.mjs", import.meta.url));
+
+/** Runs test/fixtures/keepalive-load.mjs against port (in another process, so our loop is the only server
+ * work on this thread); resolves with the number of responses it got. */
+function loadFromAnotherProcess(port: number, connections: number, ms: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("node", [LOAD, String(port), String(connections), String(ms)], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (chunk) => (out += chunk));
+    child.stderr!.on("data", (chunk) => (out += chunk));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const match = /responses (\d+)/.exec(out);
+      if (code === 0 && match) resolve(Number(match[1]));
+      else reject(new Error(`load exited ${code}: ${out}`));
+    });
+  });
+}
+
+for (const io of paths) {
+  test(`io: ${io}: under keep-alive load from another process, timers keep firing during and after it`, async () => {
+    const server = startWith(io, () => new Response("Hello"));
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 5);
+    try {
+      const responses = await loadFromAnotherProcess(server.port, 8, 400);
+      const during = ticks;
+      assert.ok(responses > 500, `only ${responses} responses in 400 ms`);
+      // A 5 ms interval over the load (400 ms plus the child's start) fires ~80+ times; a loop that kept
+      // the thread (sleeping in the ring with nothing to end the sleep) would starve it.
+      assert.ok(during >= 20, `the interval fired ${during} times during the load`);
+      // After the load the loop must hand the thread back by itself (the ring's tick ends its sleep).
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (ticks < during + 10) return;
+          clearInterval(check);
+          resolve();
+        }, 5);
+      });
+      if (io === "io_uring") {
+        const loop = (server as unknown as { engine: { loop: { sleeps: number } } }).engine.loop;
+        assert.ok(loop.sleeps > 0, "the loop slept in the ring between busy rounds");
+      }
+    } finally {
+      clearInterval(interval);
+      await server.stop(false);
+    }
+  }, { timeoutMs: 20_000 });
 }

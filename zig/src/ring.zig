@@ -45,6 +45,8 @@ const Ring = struct {
     event_fd: i32,
     /// The CQ ring's flags word (IORING_CQ_EVENTFD_DISABLED).
     cq_flags: *u32,
+    /// The period of the tick (see tick()); the kernel reads it when the timeout is submitted.
+    tick_period: linux.kernel_timespec = .{ .sec = 0, .nsec = 0 },
 };
 
 var table: handles.Table(Ring, rings_max) = .{};
@@ -257,6 +259,35 @@ pub fn reap(handle: i32) i32 {
     return @intCast(count);
 }
 
+/// Queues a one-shot timeout of `period_us` that completes with `token` (result -ETIME). While one is
+/// armed, wait() may sleep: the tick bounds the sleep, so the runtime's timers and I/O wait at most that long.
+pub fn tick(handle: i32, token: u32, period_us: u32) i32 {
+    const ring = table.get(handle) orelse return errno.negative(.BADF);
+    if (period_us == 0) return errno.negative(.INVAL);
+    ring.tick_period = .{ .sec = @intCast(period_us / 1_000_000), .nsec = @intCast((period_us % 1_000_000) * 1000) };
+    const sqe = nextSqe(ring) orelse return errno.negative(.BUSY);
+    sqe.prep_timeout(&ring.tick_period, 0, 0);
+    sqe.user_data = userData(token, 0);
+    return 0;
+}
+
+/// Submits what is queued and sleeps in the kernel until a completion is ready (a recv, the epoll poll, or
+/// the tick). No timeout of its own: arming a timer per sleep costs more than the sleep saves (on a VM,
+/// every hrtimer start and cancel is a trap), so only call it while a tick is armed. Returns 1 when a reap
+/// has work, 0 when a signal came first.
+pub fn wait(handle: i32) i32 {
+    const ring = table.get(handle) orelse return errno.negative(.BADF);
+    const uring = &ring.uring;
+    if (uring.cq_ready() > 0) return 1;
+    const to_submit = uring.flush_sq();
+    _ = uring.enter(to_submit, 1, linux.IORING_ENTER_GETEVENTS) catch |err| switch (err) {
+        error.SignalInterrupt, error.SystemResources, error.CompletionQueueOvercommitted => return 0,
+        error.InvalidThread => return errno.negative(.EXIST), // not the creating thread
+        else => return errno.negative(.IO),
+    };
+    return @intFromBool(uring.cq_ready() > 0);
+}
+
 fn recycle(ring: *Ring) void {
     if (ring.handed_count == 0) return;
     const mask = IoUring.buf_ring_mask(ring.buffer_count);
@@ -332,4 +363,33 @@ test "ring: multishot recv reports data per buffer, EOF, and a cancel ends it" {
     try testing.expectEqual(@as(i32, 0), list[0].result);
     try testing.expect(list[0].flags & linux.IORING_CQE_F_MORE == 0);
     try testing.expectEqual(errno.negative(.BADF), reap(handle + 1));
+}
+
+test "ring: wait sleeps until data or the tick" {
+    const handle = create(64, 8, 64, 32);
+    if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
+    try testing.expect(handle >= 0);
+    defer _ = destroy(handle);
+    const list: [*]Completion = @ptrCast(@alignCast(completions(handle).?));
+    var pair: [2]i32 = undefined;
+    try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair));
+    defer _ = linux.close(pair[0]);
+    defer _ = linux.close(pair[1]);
+    try testing.expectEqual(@as(i32, 0), recv(handle, pair[0], 5, 9));
+    try testing.expectEqual(@as(i32, 0), tick(handle, 77, 2000));
+    try testing.expectEqual(@as(i32, 0), reap(handle)); // both submitted; nothing yet
+    // Nothing to read: the tick ends the sleep.
+    try testing.expectEqual(@as(i32, 1), wait(handle));
+    try testing.expectEqual(@as(i32, 1), reap(handle));
+    try testing.expectEqual(@as(u32, 77), list[0].token);
+    try testing.expectEqual(-@as(i32, @intFromEnum(linux.E.TIME)), list[0].result);
+    // Data ends it before a (long) tick does.
+    try testing.expectEqual(@as(i32, 0), tick(handle, 77, 10_000_000));
+    try testing.expectEqual(@as(usize, 2), linux.write(pair[1], "hi", 2));
+    try testing.expectEqual(@as(i32, 1), wait(handle));
+    try testing.expectEqual(@as(i32, 1), reap(handle));
+    try testing.expectEqual(@as(u32, 5), list[0].token);
+    try testing.expectEqual(@as(i32, 2), list[0].result);
+    try testing.expectEqual(errno.negative(.INVAL), tick(handle, 77, 0));
+    try testing.expectEqual(errno.negative(.BADF), wait(handle + 1));
 }

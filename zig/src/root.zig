@@ -206,6 +206,12 @@ export fn rp_ring_idle(handle: i32) i32 {
 export fn rp_ring_reap(handle: i32) i32 {
     return ring.reap(handle);
 }
+export fn rp_ring_tick(handle: i32, token: u32, period_us: u32) i32 {
+    return ring.tick(handle, token, period_us);
+}
+export fn rp_ring_wait(handle: i32) i32 {
+    return ring.wait(handle);
+}
 export fn rp_ring_destroy(handle: i32) i32 {
     return ring.destroy(handle);
 }
