@@ -9,6 +9,8 @@ export interface BodySink {
   onPull(): void;
   /** The consumer cancelled the stream: discard the rest. */
   onCancel(): void;
+  /** The body ended or failed (called once): nothing of it waits for JS any more. */
+  onSettled(): void;
 }
 
 export class RequestBody {
@@ -55,11 +57,13 @@ export class RequestBody {
     if (this.finished) return;
     this.finished = true;
     if (!this.cancelled) this.controller.close();
+    this.sink.onSettled();
   }
 
   fail(error: Error): void {
     if (this.finished) return;
     this.finished = true;
     if (!this.cancelled) this.controller.error(error);
+    this.sink.onSettled();
   }
 }

@@ -217,7 +217,13 @@ export class Connection {
     }
     let body: ReadableStream<Uint8Array> | null = null;
     if (head.chunked || contentLength > 0) {
-      this.body = new RequestBody({ onPull: () => this.onBodyPull(), onCancel: () => this.onBodyCancel() });
+      // A body is read by JS in promises: while it streams, the loop does not sleep in the ring (Engine.asyncPending).
+      engine.asyncPending++;
+      this.body = new RequestBody({
+        onPull: () => this.onBodyPull(),
+        onCancel: () => this.onBodyCancel(),
+        onSettled: () => engine.asyncPending--,
+      });
       this.bodyRemaining = head.chunked ? -1 : contentLength;
       if (head.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
       this.continueOwed = head.expectContinue && head.versionMinor === 1;

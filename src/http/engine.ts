@@ -101,8 +101,8 @@ export class Engine {
   readonly origin: string;
   stopping = false;
   /**
-   * Handler promises, error-handler promises and streamed bodies not yet settled: while any is pending the
-   * loop does not sleep in the ring (their continuations need the runtime's turn; PollLoop.maySleep).
+   * Handler and error-handler promises, streamed response bodies and request bodies not yet settled: while
+   * any is pending the loop does not sleep in the ring, since they go on in promises (PollLoop.maySleep).
    */
   asyncPending = 0;
   /** Called for every connection that ends (least-connections steering counts them down). */

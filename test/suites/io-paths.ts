@@ -273,3 +273,37 @@ for (const io of paths) {
     }
   }, { timeoutMs: 20_000 });
 }
+
+test("io: pending JS work (promises, streamed bodies both ways) is counted and settles back to none", async () => {
+  const server = startServer(async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/sync-ignore-body") return new Response("ignored");
+    if (path === "/throw") throw new Error("boom");
+    if (path === "/echo") return new Response(request.body);
+    if (path === "/stream") {
+      let i = 0;
+      return new Response(new ReadableStream({ pull: (c) => (i++ < 3 ? c.enqueue(new TextEncoder().encode("x")) : c.close()) }));
+    }
+    return new Response(`read ${(await request.arrayBuffer()).byteLength}`);
+  }, { error: async () => new Response("handled", { status: 500 }) });
+  const engine = (server as unknown as { engine: { asyncPending: number } }).engine;
+  const base = `http://127.0.0.1:${server.port}`;
+  const originalError = console.error;
+  console.error = () => {};
+  try {
+    assert.equal(await (await fetch(`${base}/read`, { method: "POST", body: "12345" })).text(), "read 5");
+    assert.equal(await (await fetch(`${base}/sync-ignore-body`, { method: "POST", body: "x".repeat(100_000) })).text(), "ignored");
+    assert.equal(await (await fetch(`${base}/throw`)).text(), "handled");
+    assert.equal(await (await fetch(`${base}/echo`, { method: "POST", body: "echoed" })).text(), "echoed");
+    assert.equal(await (await fetch(`${base}/stream`)).text(), "xxx");
+    // A client that leaves in the middle of a body it announced.
+    await withClient(server.port, async (client) => {
+      await client.write("POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial");
+    });
+    for (let i = 0; i < 200 && engine.asyncPending !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(engine.asyncPending, 0);
+  } finally {
+    console.error = originalError;
+    await server.stop(false);
+  }
+});
