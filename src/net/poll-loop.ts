@@ -5,6 +5,7 @@
 // With io_uring (useRing), sockets are read by multishot recvs into provided buffers and the
 // epoll set is itself polled by the ring, so one reap per round covers both; the ring's eventfd
 // then wakes us, with no thread of ours (Bun polls it in its own loop, Deno waits on its pool).
+// While traffic is dense the loop sleeps in the ring itself between rounds, for at most a tick.
 // Why this shape, with numbers: docs/event-loop.md.
 import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";

@@ -5,8 +5,9 @@
 //!
 //! The ring is SINGLE_ISSUER + DEFER_TASKRUN: completions are produced only when the owner
 //! thread (the JS thread that created it) enters the kernel, so data arriving never interrupts
-//! the runtime's own waits. A registered eventfd says when there is work (Bun's loop reads it;
-//! on Deno the wake thread watches it): epoll does not report an io_uring fd's deferred work.
+//! the runtime's own waits. A registered eventfd says when there is work (Bun's loop reads it,
+//! Deno polls a copy on its blocking pool): epoll does not report an io_uring fd's deferred work.
+//! While traffic is dense, JS sleeps in the ring instead (wait), for at most one tick.
 
 const std = @import("std");
 const linux = std.os.linux;
