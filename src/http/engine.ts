@@ -140,7 +140,7 @@ export class Engine {
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
     this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.loop = new PollLoop();
-    this.loop.maySleep = () => this.asyncPending === 0;
+    this.loop.maySleep = () => this.asyncPending === 0 && !this.resumeScheduled;
     try {
       this.ring = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
     } catch (failure) {

@@ -67,6 +67,12 @@ function tickMicros(): number {
 }
 export const CQE_F_MORE = 2;
 
+/**
+ * Poll loops open in this thread (this module instance is per JS thread). A loop sleeps in its ring only while
+ * it is the only one: a sleep would keep another server of the same thread waiting for the tick.
+ */
+let openLoops = 0;
+
 /** 0 when this kernel (and seccomp policy) lets an engine read through io_uring, else the -errno of the attempt. */
 export function probeRing(): number {
   const ring = lib.rp_ring_create(8, 1, 4096, 8);
@@ -129,6 +135,7 @@ export class PollLoop {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
     this.epollFd = check(lib.rp_poller_fd(this.handle), "epoll_create1");
     this.events = new Uint32Array(runtime.viewNative(lib.rp_poller_events(this.handle), eventsMax * 8));
+    openLoops++;
   }
 
   add(fd: number, mask: number, token: number): void {
@@ -242,7 +249,7 @@ export class PollLoop {
       }
       if (count === 0) {
         if (this.ring >= 0) {
-          if (this.tickUs > 0 && !this.quiet && this.maySleep()) {
+          if (this.tickUs > 0 && !this.quiet && openLoops === 1 && this.maySleep()) {
             if (!this.ticking) this.armTick();
             this.sleeps++;
             const rc = lib.rp_ring_wait(this.ring);
@@ -315,6 +322,7 @@ export class PollLoop {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    openLoops--;
     if (this.reader) {
       const released = this.reader.close();
       this.ended = Promise.all([this.ended, released]).then(() => {});

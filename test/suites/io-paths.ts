@@ -274,6 +274,23 @@ for (const io of paths) {
   }, { timeoutMs: 20_000 });
 }
 
+if (paths.includes("io_uring")) {
+  test("io: io_uring: with a second server in the same thread, neither sleeps in its ring", async () => {
+    const loaded = startWith("io_uring", () => new Response("Hello"));
+    const other = startWith("io_uring", () => new Response("other"));
+    const sleeps = (server: Server) => (server as unknown as { engine: { loop: { sleeps: number } } }).engine.loop.sleeps;
+    try {
+      const responses = await loadFromAnotherProcess(loaded.port, 8, 300);
+      assert.ok(responses > 300, `only ${responses} responses`);
+      assert.equal(sleeps(loaded), 0, "a sleep in one ring would keep the other server waiting");
+      assert.equal(await (await fetch(`http://127.0.0.1:${other.port}/`)).text(), "other");
+    } finally {
+      await other.stop(false);
+      await loaded.stop(false);
+    }
+  }, { timeoutMs: 20_000 });
+}
+
 test("io: pending JS work (promises, streamed bodies both ways) is counted and settles back to none", async () => {
   const server = startServer(async (request) => {
     const path = new URL(request.url).pathname;
