@@ -131,7 +131,7 @@ export const symbols = {
   rp_ring_reap: { args: ["i32"], ret: "i32" },
   /** (handle, token, period µs) -> 0; queues a one-shot timeout completing with token (-ETIME) */
   rp_ring_tick: { args: ["i32", "u32", "u32"], ret: "i32" },
-  /** (handle) -> 1 when a reap has work, 0 after a signal; submits, then sleeps for a completion (only with a tick armed) */
+  /** (handle) -> 1 when a reap has work, 0 when back early (a signal); submits, then sleeps for a completion (only with a tick armed) */
   rp_ring_wait: { args: ["i32"], ret: "i32" },
   /** (handle) -> 0; closes the ring, frees its buffers */
   rp_ring_destroy: { args: ["i32"], ret: "i32" },

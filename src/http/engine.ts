@@ -343,16 +343,27 @@ export class Engine {
       conn.sender.send(result);
       return;
     }
-    this.asyncPending++;
-    Promise.resolve(result).then(
+    this.whenSettled(
+      result,
       (response) => {
-        this.asyncPending--;
         if (runtime.isResponse(response)) this.complete(conn, response);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },
+      (error) => this.answerError(conn, error),
+    );
+  }
+
+  /** Promise.resolve(value).then(onValue, onError), counted in asyncPending until it settles. */
+  private whenSettled<T>(value: T | Promise<T>, onValue: (value: T) => void, onError: (error: unknown) => void): void {
+    this.asyncPending++;
+    Promise.resolve(value).then(
+      (settled) => {
+        this.asyncPending--;
+        onValue(settled);
+      },
       (error) => {
         this.asyncPending--;
-        this.answerError(conn, error);
+        onError(error);
       },
     );
   }
@@ -387,15 +398,10 @@ export class Engine {
       fallback();
       return;
     }
-    this.asyncPending++;
-    Promise.resolve(answer).then(
-      (response) => {
-        this.asyncPending--;
-        if (runtime.isResponse(response)) this.complete(conn, response);
-        else fallback();
-      },
+    this.whenSettled(
+      answer,
+      (response) => (runtime.isResponse(response) ? this.complete(conn, response) : fallback()),
       (secondary) => {
-        this.asyncPending--;
         this.reportError(secondary);
         fallback();
       },

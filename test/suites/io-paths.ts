@@ -226,6 +226,11 @@ for (const io of paths) {
 
 const LOAD = fileURLToPath(new URL("../fixtures/keepalive-load.mjs", import.meta.url));
 
+/** The server's engine, for what only it knows: sleeps in the ring, pending JS work. */
+function engineOf(server: Server): { loop: { sleeps: number }; asyncPending: number } {
+  return (server as unknown as { engine: { loop: { sleeps: number }; asyncPending: number } }).engine;
+}
+
 /** Runs test/fixtures/keepalive-load.mjs against port (in another process, so our loop is the only server
  * work on this thread); resolves with the number of responses it got. */
 function loadFromAnotherProcess(port: number, connections: number, ms: number): Promise<number> {
@@ -264,8 +269,7 @@ for (const io of paths) {
         }, 5);
       });
       if (io === "io_uring") {
-        const loop = (server as unknown as { engine: { loop: { sleeps: number } } }).engine.loop;
-        assert.ok(loop.sleeps > 0, "the loop slept in the ring between busy rounds");
+        assert.ok(engineOf(server).loop.sleeps > 0, "the loop slept in the ring between busy rounds");
       }
     } finally {
       clearInterval(interval);
@@ -278,11 +282,10 @@ if (paths.includes("io_uring")) {
   test("io: io_uring: with a second server in the same thread, neither sleeps in its ring", async () => {
     const loaded = startWith("io_uring", () => new Response("Hello"));
     const other = startWith("io_uring", () => new Response("other"));
-    const sleeps = (server: Server) => (server as unknown as { engine: { loop: { sleeps: number } } }).engine.loop.sleeps;
     try {
       const responses = await loadFromAnotherProcess(loaded.port, 8, 300);
       assert.ok(responses > 300, `only ${responses} responses`);
-      assert.equal(sleeps(loaded), 0, "a sleep in one ring would keep the other server waiting");
+      assert.equal(engineOf(loaded).loop.sleeps, 0, "a sleep in one ring would keep the other server waiting");
       assert.equal(await (await fetch(`http://127.0.0.1:${other.port}/`)).text(), "other");
     } finally {
       await other.stop(false);
@@ -303,7 +306,7 @@ test("io: pending JS work (promises, streamed bodies both ways) is counted and s
     }
     return new Response(`read ${(await request.arrayBuffer()).byteLength}`);
   }, { error: async () => new Response("handled", { status: 500 }) });
-  const engine = (server as unknown as { engine: { asyncPending: number } }).engine;
+  const engine = engineOf(server);
   const base = `http://127.0.0.1:${server.port}`;
   const originalError = console.error;
   console.error = () => {};

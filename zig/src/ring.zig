@@ -275,7 +275,7 @@ pub fn tick(handle: i32, token: u32, period_us: u32) i32 {
 /// Submits what is queued and sleeps in the kernel until a completion is ready (a recv, the epoll poll, or
 /// the tick). No timeout of its own: arming a timer per sleep costs more than the sleep saves (on a VM,
 /// every hrtimer start and cancel is a trap), so only call it while a tick is armed. Returns 1 when a reap
-/// has work, 0 when a signal came first.
+/// has work, 0 when it came back early (a signal, or the kernel asking for a reap first).
 pub fn wait(handle: i32) i32 {
     const ring = table.get(handle) orelse return errno.negative(.BADF);
     const uring = &ring.uring;
