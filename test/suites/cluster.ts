@@ -217,6 +217,10 @@ test("cluster: 5 reloads under keep-alive and new-connection load fail no reques
     assert.equal(kept.failed, 0, kept.errors.slice(0, 5).join("; "));
     assert.equal(opened.failures.length, 0, opened.failures.slice(0, 5).join("; "));
     assert.ok(kept.ok > 0 && opened.ok > 0);
+    // reload() resolves once the last new worker listens and the old one was told to stop; that one closes
+    // its listener a moment later (bounded: each check waits for a stats round trip to the primary).
+    const deadline = Date.now() + 5_000;
+    while (listenersOn(cluster.port) !== 2 && Date.now() < deadline) await cluster.stats();
     assert.equal(listenersOn(cluster.port), 2);
   }), { timeoutMs: 90_000 });
 
