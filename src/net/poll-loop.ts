@@ -165,7 +165,7 @@ export class PollLoop {
   useRing(onCompletions: CompletionHandler): boolean {
     const mode = ioMode();
     if (mode === "epoll") return false;
-    const tickUs = tickMicros();
+    const tickUs = tickMicros(); // before the ring exists: a bad value then leaves nothing to close
     const ring = lib.rp_ring_create(RING_ENTRIES, RING_BUFFERS, RING_BUFFER_BYTES, RING_COMPLETIONS_MAX);
     if (ring < 0) {
       if (mode === "auto" && (ring === -ENOSYS || ring === -EPERM || ring === -EINVAL)) return false;

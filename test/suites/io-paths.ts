@@ -19,16 +19,21 @@ type Io = "io_uring" | "epoll";
 
 const paths: Io[] = probeRing() === 0 ? ["io_uring", "epoll"] : ["epoll"];
 
-/** Starts a server with REUSEPORT_IO=io (read when the engine starts), then restores the variable. */
-function startWith(io: string, fetch: (request: Request) => Response | Promise<Response>): Server {
-  const before = process.env.REUSEPORT_IO;
-  process.env.REUSEPORT_IO = io;
+/** Runs body with the environment variable `name` set to value, then restores it. */
+function withEnv<T>(name: string, value: string, body: () => T): T {
+  const before = process.env[name];
+  process.env[name] = value;
   try {
-    return startServer(fetch);
+    return body();
   } finally {
-    if (before === undefined) delete process.env.REUSEPORT_IO;
-    else process.env.REUSEPORT_IO = before;
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
   }
+}
+
+/** Starts a server with REUSEPORT_IO=io (read when the engine starts). */
+function startWith(io: string, fetch: (request: Request) => Response | Promise<Response>): Server {
+  return withEnv("REUSEPORT_IO", io, () => startServer(fetch));
 }
 
 /**
@@ -55,17 +60,11 @@ test("io: an unknown REUSEPORT_IO is a ConfigError that names the variable", () 
 
 if (paths.includes("io_uring")) {
   test("io: a bad REUSEPORT_TICK_US is a ConfigError that names the variable", () => {
-    const before = process.env.REUSEPORT_TICK_US;
-    try {
-      for (const bad of ["-1", "1.5", "2000000", "soon"]) {
-        process.env.REUSEPORT_TICK_US = bad;
+    for (const bad of ["-1", "1.5", "2000000", "soon"]) {
+      withEnv("REUSEPORT_TICK_US", bad, () =>
         assert.throws(() => startWith("io_uring", echoLength), (error: unknown) =>
           error instanceof ConfigError && /REUSEPORT_TICK_US must be an integer from 0 to 1000000/.test(String(error)) &&
-          String(error).includes(JSON.stringify(bad)));
-      }
-    } finally {
-      if (before === undefined) delete process.env.REUSEPORT_TICK_US;
-      else process.env.REUSEPORT_TICK_US = before;
+          String(error).includes(JSON.stringify(bad))));
     }
   });
 }
