@@ -17,6 +17,9 @@ const HELP: Record<CounterName, string> = {
   writeErrors: "Connections lost while writing",
   timeouts: "Connections ended by the header or idle timeout",
   bytesDiscarded: "Request body bytes read and dropped after the response",
+  sendTimeouts: "Responses cut because the client read nothing for sendTimeoutMs",
+  bodyTimeouts: "Request bodies answered 408 because no byte came for bodyTimeoutMs",
+  outputPauses: "Times a connection stopped dispatching pipelined requests until its unsent output drained",
 };
 
 function snake(name: string): string {

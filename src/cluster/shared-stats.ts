@@ -1,6 +1,6 @@
 // Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
 // worker (threads and processes alike). Each worker instance owns one slot and is its only
-// writer, except the fields marked below, which only the primary writes. Layout version 3: a
+// writer, except the fields marked below, which only the primary writes. Layout version 4: a
 // 64-byte header {version, slots, fd bitmap bytes}, slots of 32 f64, one retired record (32 f64)
 // per worker id holding what exited generations counted, then one bitmap of open connection fds
 // per slot (for thread workers: a dead thread's fds are the process's; the primary closes them).
@@ -8,7 +8,7 @@ import { unlinkSync } from "node:fs";
 import { lib, runtime } from "../ffi/index.ts";
 import { errnoName, SyscallError } from "../ffi/errno.ts";
 
-export const STATS_VERSION = 3;
+export const STATS_VERSION = 4;
 const HEADER_FIELDS = 8;
 export const SLOT_FIELDS = 32;
 
@@ -49,13 +49,20 @@ export const F = {
   readErrors: 25,
   /** For thread workers: the io_uring handle + 1 (0: none), destroyed by the primary if the thread dies. */
   ringHandle: 26,
+  /** Responses cut because the client read nothing for limits.sendTimeoutMs. */
+  sendTimeouts: 27,
+  /** Request bodies answered 408 because no byte came for limits.bodyTimeoutMs. */
+  bodyTimeouts: 28,
+  /** Pipelined requests held back while a connection's unsent output was above limits.maxPendingOutputBytes. */
+  outputPauses: 29,
 } as const;
 
 export const HEARTBEAT_MS = 10;
 
 export const COUNTER_NAMES = [
   "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
-  "acceptErrors", "readErrors", "writeErrors", "timeouts", "bytesDiscarded",
+  "acceptErrors", "readErrors", "writeErrors", "timeouts", "bytesDiscarded", "sendTimeouts", "bodyTimeouts",
+  "outputPauses",
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

@@ -59,6 +59,12 @@ export class EngineStats {
   set timeouts(v: number) { this.fields[F.timeouts] = v; }
   get bytesDiscarded(): number { return this.fields[F.bytesDiscarded]; }
   set bytesDiscarded(v: number) { this.fields[F.bytesDiscarded] = v; }
+  get sendTimeouts(): number { return this.fields[F.sendTimeouts]; }
+  set sendTimeouts(v: number) { this.fields[F.sendTimeouts] = v; }
+  get bodyTimeouts(): number { return this.fields[F.bodyTimeouts]; }
+  set bodyTimeouts(v: number) { this.fields[F.bodyTimeouts] = v; }
+  get outputPauses(): number { return this.fields[F.outputPauses]; }
+  set outputPauses(v: number) { this.fields[F.outputPauses] = v; }
 
   snapshot(): Record<"active" | CounterName, number> {
     const out = { active: this.active } as Record<"active" | CounterName, number>;
