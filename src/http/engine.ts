@@ -10,6 +10,8 @@ import { Connection, Deadline } from "./connection.ts";
 import { type Limits, readBufferBytes } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
 import { requestOwner } from "./request.ts";
+import { Answer } from "./response-sender.ts";
+import { ErrorLog } from "./error-log.ts";
 import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 const LISTENER_TOKEN = 0xffff_fff0;
@@ -336,7 +338,10 @@ export class Engine {
     this.loop.modify(conn.fd, mask, conn.slot);
   }
 
-  /** Calls the handler; a throw, a rejection or a non-Response becomes a 500 (or the error handler's). */
+  /**
+   * Calls the handler; a throw, a rejection, a non-Response or a Response that fails before its head is
+   * written becomes a 500 (or the error handler's answer). Nothing a handler does escapes into the round.
+   */
   invoke(conn: Connection, request: Request): void {
     let result: Response | Promise<Response>;
     try {
@@ -346,13 +351,13 @@ export class Engine {
       return;
     }
     if (runtime.isResponse(result)) {
-      conn.sender.send(result);
+      conn.sender.send(result, Answer.Handler);
       return;
     }
     this.whenSettled(
       result,
       (response) => {
-        if (runtime.isResponse(response)) this.complete(conn, response);
+        if (runtime.isResponse(response)) this.complete(conn, response, Answer.Handler);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },
       (error) => this.answerError(conn, error),
@@ -374,23 +379,31 @@ export class Engine {
     );
   }
 
-  /** Sends a response that arrived outside a processing pass, then flushes it. */
-  private complete(conn: Connection, response: Response): void {
+  /** Sends a response that arrived outside the handler's call (a promise, an error answer), then flushes it. */
+  private complete(conn: Connection, response: Response, answer: Answer): void {
     if (conn.closed) return;
-    try {
-      conn.sender.send(response);
-    } catch (error) {
-      this.reportError(error);
-      conn.destroy();
+    conn.sender.send(response, answer); // a failure comes back through responseFailed, never as a throw
+    conn.sender.flush();
+  }
+
+  /**
+   * A response failed before its head was written (ResponseSender.send rolled its bytes back): the handler's
+   * is answered like a throw; a failed error answer falls back to the plain 500.
+   */
+  responseFailed(conn: Connection, error: unknown, answer: Answer): void {
+    if (answer === Answer.Handler) {
+      this.answerError(conn, error);
       return;
     }
-    conn.sender.flush();
+    this.reportError(error, answer === Answer.ErrorHandler ? "the error handler's response failed:" : "the 500 failed:");
+    if (answer === Answer.ErrorHandler) this.complete(conn, internalError(), Answer.Fallback);
+    else conn.destroy(); // the plain 500 itself failed: nothing is left to answer with
   }
 
   private answerError(conn: Connection, error: unknown): void {
     this.stats.handlerErrors++;
     if (conn.closed) return;
-    const fallback = () => this.complete(conn, internalError());
+    const fallback = () => this.complete(conn, internalError(), Answer.Fallback);
     if (!this.errorHandler) {
       this.reportError(error);
       fallback();
@@ -400,22 +413,31 @@ export class Engine {
     try {
       answer = this.errorHandler(error);
     } catch (secondary) {
-      this.reportError(secondary);
+      this.reportError(secondary, "the error handler threw:");
       fallback();
       return;
     }
     this.whenSettled(
       answer,
-      (response) => (runtime.isResponse(response) ? this.complete(conn, response) : fallback()),
+      (response) => {
+        if (runtime.isResponse(response)) this.complete(conn, response, Answer.ErrorHandler);
+        else {
+          this.reportError(new TypeError(`error handler must return a Response, got ${describe(response)}`));
+          fallback();
+        }
+      },
       (secondary) => {
-        this.reportError(secondary);
+        this.reportError(secondary, "the error handler threw:");
         fallback();
       },
     );
   }
 
-  reportError(error: unknown): void {
-    console.error("reuseport: handler error:", error);
+  /** This worker's error lines, rate-limited (a flood of failing handlers must not flood stderr). */
+  private readonly errorLog = new ErrorLog();
+
+  reportError(error: unknown, what = "handler error:"): void {
+    this.errorLog.report(`reuseport: ${what}`, error);
   }
 
   setDeadline(conn: Connection, kind: Deadline, afterMs: number): void {
@@ -511,6 +533,7 @@ export class Engine {
     this.loopClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.errorLog.summarize(); // what the rate limit left out is told before the engine goes
     this.loop.close();
     void this.loop.ended.then(this.closedResolve, this.closedResolve);
   }

@@ -16,6 +16,14 @@ const headWriter = new ResponseHeadWriter();
 const bareTextCache = new BareTextCache();
 const EMPTY = new Uint8Array(0);
 
+/** Whose answer a response is: a failure to send it falls back one step (Engine.responseFailed). */
+export const enum Answer {
+  Handler = 0,
+  ErrorHandler = 1,
+  /** The plain 500: nothing comes after it. */
+  Fallback = 2,
+}
+
 export class ResponseSender {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
@@ -38,30 +46,70 @@ export class ResponseSender {
     this.versionMinor = versionMinor;
   }
 
-  /** Sends the handler's Response; completes synchronously when the body is static. */
-  send(response: Response): void {
-    if (this.conn.closed) return;
+  /**
+   * Sends a Response; completes synchronously when the body is static. Never throws: a failure before the
+   * head is written is rolled back and handed to Engine.responseFailed (a 500, or the error handler's
+   * answer, takes its place); one after it cuts the connection.
+   */
+  send(response: Response, answer: Answer = Answer.Handler): void {
+    const conn = this.conn;
+    if (conn.closed) return;
+    const mark = conn.engine.writeLength;
+    let written: boolean;
+    try {
+      written = this.writeStatic(response);
+    } catch (error) {
+      this.headFailed(error, answer, mark);
+      return;
+    }
+    if (written) {
+      this.finish();
+      return;
+    }
+    const engine = conn.engine;
+    engine.asyncPending++; // the body's reads continue in promises (Engine.asyncPending)
+    void this.sendStream(response, answer).finally(() => engine.asyncPending--);
+  }
+
+  /** Writes a response whose body is at hand into the batch; false when the body is a stream. */
+  private writeStatic(response: Response): boolean {
     const bare = runtime.bareBody(response);
     if (bare !== undefined) {
       // `new Response(body)` with no init: status 200 and no headers, so neither is read.
       if (typeof bare === "string") this.sendBareText(bare);
       else if (this.writeHead(null, bare.byteLength) === BodyMode.ContentLength) this.append(bare);
-      this.finish();
-      return;
+      return true;
     }
     const body = runtime.staticBody(response);
-    if (body === undefined) {
-      const engine = this.conn.engine;
-      engine.asyncPending++; // the body's reads continue in promises (Engine.asyncPending)
-      void this.sendStream(response).finally(() => engine.asyncPending--);
-      return;
-    }
+    if (body === undefined) return false;
     if (typeof body === "string") this.sendText(response, body);
     else {
       const bytes = body === null ? EMPTY : body;
       if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
     }
-    this.finish();
+    return true;
+  }
+
+  /**
+   * A failure before the head went out: what this response wrote into the batch since `mark` (a head cut
+   * short) is dropped, so the engine's batch stays whole, and the engine answers in its place.
+   */
+  private headFailed(error: unknown, answer: Answer, mark: number): void {
+    const engine = this.conn.engine;
+    if (mark >= engine.segmentStart && mark < engine.writeLength) engine.writeLength = mark;
+    engine.responseFailed(this.conn, error, answer);
+  }
+
+  /**
+   * A failure after the head went out cannot be told in HTTP/1.1 framing: the connection is cut (a chunked
+   * body then lacks its last chunk), counted as a write error.
+   */
+  private cut(error: unknown): void {
+    const conn = this.conn;
+    if (conn.closed) return;
+    conn.engine.stats.writeErrors++;
+    conn.engine.reportError(error, "response body failed after its head was sent; connection cut:");
+    conn.destroy();
   }
 
   /**
@@ -317,51 +365,60 @@ export class ResponseSender {
   }
 
   /** A body of unknown length: one chunk then end means a fixed length, otherwise chunked. */
-  private async sendStream(response: Response): Promise<void> {
+  private async sendStream(response: Response, answer: Answer): Promise<void> {
     const conn = this.conn;
-    const reader = response.body!.getReader();
+    const engine = conn.engine;
+    let reader: ReadableStreamDefaultReader<unknown> | null = null;
+    let mark = engine.writeLength;
+    /** The head is in the batch: from here on a failure can only cut the connection. */
+    let headOut = false;
     try {
+      reader = response.body!.getReader(); // throws for a locked stream (and Bun's file streams, for a missing file)
       const first = await reader.read();
-      if (first.done) return this.sendBuffered(response, EMPTY);
-      const second = await reader.read();
-      if (second.done) return this.sendBuffered(response, toBytes(first.value));
-      if (this.isHead) {
-        void reader.cancel(); // a HEAD answer of unknown length: headers only
-        return this.sendBuffered(response, null);
+      const firstBytes = first.done ? EMPTY : toBytes(first.value);
+      const second = first.done ? first : await reader.read();
+      if (conn.closed) {
+        cancel(reader);
+        return;
       }
+      mark = engine.writeLength;
+      if (second.done || this.isHead) {
+        // One chunk then end: a fixed length. A HEAD answer of unknown length: headers only.
+        if (!second.done) cancel(reader);
+        const bytes = second.done ? firstBytes : null;
+        const mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
+        headOut = true;
+        if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
+        this.flush();
+        this.finish();
+        return;
+      }
+      const secondBytes = toBytes(second.value);
       const mode = this.writeHead(response, -1);
-      this.writeBodyChunk(mode, toBytes(first.value));
-      this.writeBodyChunk(mode, toBytes(second.value));
+      headOut = true;
+      this.writeBodyChunk(mode, firstBytes);
+      this.writeBodyChunk(mode, secondBytes);
       this.flush();
-      for (let step = 0; !conn.closed; step++) {
+      while (!conn.closed) {
         await this.waitForRoom();
         if (conn.closed) break;
         const next = await reader.read();
-        if (next.done) break;
+        if (next.done || conn.closed) break;
         this.writeBodyChunk(mode, toBytes(next.value));
         this.flush();
       }
       if (conn.closed) {
-        void reader.cancel();
+        cancel(reader);
         return;
       }
       if (mode === BodyMode.Chunked) this.append(LAST_CHUNK_BYTES);
       this.flush();
       this.finish();
     } catch (error) {
-      // A stream that fails mid-body cannot be reported in HTTP/1.1 framing: cut the connection.
-      conn.engine.reportError(error);
-      void reader.cancel().catch(() => {});
-      conn.destroy();
+      if (reader !== null) cancel(reader, error);
+      if (headOut) this.cut(error);
+      else this.headFailed(error, answer, mark);
     }
-  }
-
-  private sendBuffered(response: Response, bytes: Uint8Array | null): void {
-    if (this.conn.closed) return;
-    const mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
-    if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
-    this.flush();
-    this.finish();
   }
 
   private writeBodyChunk(mode: BodyMode, bytes: Uint8Array): void {
@@ -399,6 +456,11 @@ const NO_SINK: string[] = [];
 let headerSink: string[] = NO_SINK;
 function collectHeader(value: string, name: string): void {
   headerSink.push(name, value);
+}
+
+/** Cancels a body we stop reading; a cancel that rejects is of no further interest. */
+function cancel(reader: ReadableStreamDefaultReader<unknown>, reason?: unknown): void {
+  reader.cancel(reason).catch(() => {});
 }
 
 function toBytes(chunk: unknown): Uint8Array {
