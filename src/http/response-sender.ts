@@ -8,6 +8,7 @@ import { BareTextCache } from "./bare-text-cache.ts";
 import { dateCache } from "./date-cache.ts";
 import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunk-framing.ts";
 import type { Connection } from "./connection.ts";
+import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
 
 /** Bytes waiting for the socket before a streamed body stops being read. */
 const PENDING_BYTES_MAX = 256 * 1024;
@@ -15,6 +16,8 @@ const encoder = new TextEncoder();
 const headWriter = new ResponseHeadWriter();
 const bareTextCache = new BareTextCache();
 const EMPTY = new Uint8Array(0);
+/** struct linger {l_onoff = 1, l_linger = 0}: close() then resets the connection. */
+const LINGER_RESET = new Uint8Array(new Int32Array([1, 0]).buffer);
 
 /** Whose answer a response is: a failure to send it falls back one step (Engine.responseFailed). */
 export const enum Answer {
@@ -102,13 +105,15 @@ export class ResponseSender {
 
   /**
    * A failure after the head went out cannot be told in HTTP/1.1 framing: the connection is cut (a chunked
-   * body then lacks its last chunk), counted as a write error.
+   * body then lacks its last chunk), counted as a write error. A body that the close ends (HTTP/1.0) is
+   * reset instead, or the client would take what came for the whole of it.
    */
-  private cut(error: unknown): void {
+  private cut(error: unknown, mode: BodyMode): void {
     const conn = this.conn;
     if (conn.closed) return;
     conn.engine.stats.writeErrors++;
     conn.engine.reportError(error, "response body failed after its head was sent; connection cut:");
+    if (mode === BodyMode.UntilClose) lib.rp_setsockopt_bytes(conn.fd, SOL_SOCKET, SO_LINGER, LINGER_RESET, LINGER_RESET.byteLength);
     conn.destroy();
   }
 
@@ -372,6 +377,7 @@ export class ResponseSender {
     let mark = engine.writeLength;
     /** The head is in the batch: from here on a failure can only cut the connection. */
     let headOut = false;
+    let mode = BodyMode.None;
     try {
       reader = response.body!.getReader(); // throws for a locked stream (and Bun's file streams, for a missing file)
       const first = await reader.read();
@@ -386,7 +392,7 @@ export class ResponseSender {
         // One chunk then end: a fixed length. A HEAD answer of unknown length: headers only.
         if (!second.done) cancel(reader);
         const bytes = second.done ? firstBytes : null;
-        const mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
+        mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
         headOut = true;
         if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
         this.flush();
@@ -394,7 +400,7 @@ export class ResponseSender {
         return;
       }
       const secondBytes = toBytes(second.value);
-      const mode = this.writeHead(response, -1);
+      mode = this.writeHead(response, -1);
       headOut = true;
       this.writeBodyChunk(mode, firstBytes);
       this.writeBodyChunk(mode, secondBytes);
@@ -416,7 +422,7 @@ export class ResponseSender {
       this.finish();
     } catch (error) {
       if (reader !== null) cancel(reader, error);
-      if (headOut) this.cut(error);
+      if (headOut) this.cut(error, mode);
       else this.headFailed(error, answer, mark);
     }
   }

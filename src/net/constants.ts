@@ -6,6 +6,7 @@ export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
+export const SO_LINGER = 13;
 export const SO_REUSEPORT = 15;
 export const SO_INCOMING_CPU = 49;
 export const IPPROTO_TCP = 6;
