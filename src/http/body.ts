@@ -3,6 +3,9 @@
 
 /** Bytes queued in a body stream before the socket stops being read. */
 export const BODY_QUEUE_BYTES_MAX = 256 * 1024;
+/** What one queued chunk costs beyond its bytes (the Uint8Array and the queue's entry): counted against the
+ * queue, so many tiny chunks stop the reading as surely as a few big ones. */
+export const BODY_CHUNK_OVERHEAD_BYTES = 64;
 
 export interface BodySink {
   /** The consumer wants more: resume reading the socket (and send 100 Continue if owed). */
@@ -37,7 +40,7 @@ export class RequestBody {
           this.sink.onCancel();
         },
       },
-      { highWaterMark: BODY_QUEUE_BYTES_MAX, size: (chunk) => chunk?.byteLength ?? 0 },
+      { highWaterMark: BODY_QUEUE_BYTES_MAX, size: (chunk) => BODY_CHUNK_OVERHEAD_BYTES + (chunk?.byteLength ?? 0) },
     );
   }
 

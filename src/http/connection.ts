@@ -20,6 +20,8 @@ export const enum Deadline {
   Head = 1,
   /** Nothing in flight: close quietly. */
   Idle = 2,
+  /** A request body is awaited from the client: 408 (or, once answered, a quiet close) when no byte comes in time. */
+  Body = 3,
 }
 
 const CONTINUE_100 = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -43,6 +45,10 @@ export class Connection {
   private yielded = false;
   deadline = 0;
   deadlineKind = Deadline.None;
+  /** When output the socket takes nothing of is cut (Engine.armSendDeadline); 0 while none waits. */
+  sendDeadline = 0;
+  /** Pipelined requests wait in leftover until the unsent output drains under maxPendingOutputBytes. */
+  outputPaused = false;
   requests = 0;
   /** Ring mode: multishot recvs submitted and not yet ended (a cancelled one may overlap a new one). */
   recvsArmed = 0;
@@ -171,6 +177,14 @@ export class Connection {
         continue;
       }
       if (this.busy) break;
+      // The client is not reading its answers: answer no more of its requests until they drain (onOutputDrained).
+      if (this.sender.unsentBytes > engine.limits.maxPendingOutputBytes) {
+        if (!this.outputPaused) {
+          this.outputPaused = true;
+          engine.stats.outputPauses++;
+        }
+        break;
+      }
       if (pipelined === engine.limits.maxPipelinedRequests) {
         this.yielded = true;
         break;
@@ -195,7 +209,7 @@ export class Connection {
       if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
     }
     // (afterResponse already set it when the last response went out in this pass)
-    if (start >= end && !this.busy && !this.body && !this.closed && this.deadlineKind !== Deadline.Idle) {
+    if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.deadlineKind !== Deadline.Idle) {
       engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
     }
     this.sender.flush();
@@ -228,6 +242,7 @@ export class Connection {
       if (head.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
       this.continueOwed = head.expectContinue && head.versionMinor === 1;
       body = this.body.stream;
+      engine.setDeadline(this, Deadline.Body, engine.limits.bodyTimeoutMs);
     }
     const keepAlive = head.keepAlive && !engine.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
@@ -240,20 +255,27 @@ export class Connection {
 
   /** Moves body bytes from buffer[start, end) into the body stream; returns the new start. */
   private feedBody(buffer: Uint8Array, start: number, end: number): number {
-    if (this.bodyRemaining >= 0) {
-      const take = Math.min(this.bodyRemaining, end - start);
-      this.bodyRemaining -= take;
-      this.pushBody(buffer.slice(start, start + take));
-      start += take;
-      if (this.bodyRemaining === 0) this.endBody();
-      return start;
-    }
+    const from = start;
+    start = this.bodyRemaining >= 0 ? this.feedFixed(buffer, start, end) : this.feedChunked(buffer, start, end);
+    // Bytes came: the client gets bodyTimeoutMs again for the next ones.
+    if (start > from && (this.body || this.discarding) && !this.closed) this.awaitBody();
+    return start;
+  }
+
+  private feedFixed(buffer: Uint8Array, start: number, end: number): number {
+    const take = Math.min(this.bodyRemaining, end - start);
+    this.bodyRemaining -= take;
+    this.pushBody(buffer.slice(start, start + take));
+    start += take;
+    if (this.bodyRemaining === 0) this.endBody();
+    return start;
+  }
+
+  private feedChunked(buffer: Uint8Array, start: number, end: number): number {
     const decoder = this.chunked!;
     while (start < end) {
       const used = decoder.decode(buffer, start, end);
-      for (let i = 0; i < decoder.spanCount; i++) {
-        this.pushBody(buffer.slice(decoder.spans[2 * i], decoder.spans[2 * i + 1]));
-      }
+      if (decoder.spanCount > 0) this.pushBody(joinSpans(buffer, decoder.spans, decoder.spanCount));
       start += used;
       if (decoder.status === ParseStatus.Error) {
         const error = new Error(`chunked body: ${decoder.errorReason}`);
@@ -286,7 +308,25 @@ export class Connection {
     if (!this.body.push(bytes)) this.pauseReading();
   }
 
+  /**
+   * A body is still to come: while the server waits for it, no byte for bodyTimeoutMs ends it (Engine.sweep);
+   * while reading is paused (the handler has not taken what came) the wait is ours, not the client's.
+   */
+  private awaitBody(): void {
+    if (!this.readPaused) this.engine.setDeadline(this, Deadline.Body, this.engine.limits.bodyTimeoutMs);
+    else if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
+  }
+
+  /** No body byte came for bodyTimeoutMs while one was awaited (Engine.sweep). */
+  onBodyTimeout(): void {
+    this.engine.stats.bodyTimeouts++;
+    // Answered already (the rest was awaited only to be discarded): a second answer would be out of turn.
+    if (!this.busy) this.destroy();
+    else this.failRequest(408, "TIMEOUT", `request body not received within ${this.engine.limits.bodyTimeoutMs} ms`);
+  }
+
   private endBody(): void {
+    if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
     this.body?.finish();
     this.body = null;
     if (this.discarding) {
@@ -301,11 +341,13 @@ export class Connection {
       this.sender.writeRaw(CONTINUE_100);
     }
     this.resumeReading();
+    if (this.body && this.deadlineKind !== Deadline.Body && !this.closed) this.awaitBody();
   }
 
   private onBodyCancel(): void {
     this.discarding = true;
     this.resumeReading();
+    if (!this.closed) this.awaitBody();
   }
 
   pauseReading(): void {
@@ -348,6 +390,7 @@ export class Connection {
         this.body = null;
         this.discarding = true;
         this.resumeReading();
+        this.awaitBody();
         if (this.leftover) this.engine.deferResume(this);
         return;
       }
@@ -357,6 +400,8 @@ export class Connection {
 
   private afterResponse(): void {
     if (this.closeAfterResponse || (this.peerClosed && !this.leftover)) {
+      // What is left of a body no longer matters; only the send timeout governs the flush.
+      if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
       this.sender.closeWhenFlushed();
       return;
     }
@@ -369,10 +414,25 @@ export class Connection {
     if (this.body) {
       this.body.fail(new Error("client closed the connection before the body ended"));
       this.body = null;
+      if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
     }
-    if (!this.busy) {
+    // Requests already read and waiting their turn (an output backlog, a yielded pass) are answered first.
+    if (!this.busy && !this.outputPaused && !this.yielded) {
       this.sender.closeWhenFlushed();
     }
+  }
+
+  /** The unsent output went under maxPendingOutputBytes (ResponseSender.onWritable). */
+  onOutputDrained(): void {
+    if (this.closed) return;
+    // All of it sent: an idle wait starts now, not while the last answer was still leaving.
+    if (this.sender.unsentBytes === 0 && this.deadlineKind === Deadline.Idle) {
+      this.engine.setDeadline(this, Deadline.Idle, this.engine.limits.idleTimeoutMs);
+    }
+    if (!this.outputPaused) return;
+    this.outputPaused = false;
+    if (this.readPaused) this.resumeReading(); // also schedules resume() for the leftover
+    else if (this.leftover) this.engine.deferResume(this);
   }
 
   /** Answers a protocol error (400/408/413/431/...) and closes: the stream can't be trusted. */
@@ -398,3 +458,24 @@ export class Connection {
   }
 }
 
+/** Spans shorter than this are copied byte by byte (a subarray per span would be garbage per chunk). */
+const SPAN_COPY_LOOP_MAX = 64;
+
+/** The data spans one decode call found, as one chunk: a body of tiny chunks queues far fewer objects. */
+function joinSpans(buffer: Uint8Array, spans: Uint32Array, count: number): Uint8Array {
+  if (count === 1) return buffer.slice(spans[0], spans[1]);
+  let length = 0;
+  for (let i = 0; i < count; i++) length += spans[2 * i + 1] - spans[2 * i];
+  const joined = new Uint8Array(length);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const start = spans[2 * i];
+    const end = spans[2 * i + 1];
+    if (end - start < SPAN_COPY_LOOP_MAX) for (let j = start; j < end; j++) joined[at++] = buffer[j];
+    else {
+      joined.set(buffer.subarray(start, end), at);
+      at += end - start;
+    }
+  }
+  return joined;
+}

@@ -7,7 +7,7 @@ import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, IPPROTO_TCP, TCP_NODELAY } from
 import type { Listener } from "../net/listener.ts";
 import { CQE_F_MORE, PollLoop, RING_BUFFER_BYTES } from "../net/poll-loop.ts";
 import { Connection, Deadline } from "./connection.ts";
-import { type Limits, readBufferBytes } from "./limits.ts";
+import { type Limits, readBufferBytes, sweepIntervalMs } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
 import { requestOwner } from "./request.ts";
 import { Answer } from "./response-sender.ts";
@@ -146,7 +146,7 @@ export class Engine {
     const { address } = listener;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
-    this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs) / 4)));
+    this.sweepEveryMs = sweepIntervalMs(limits);
     this.loop = new PollLoop();
     this.loop.maySleep = () => this.asyncPending === 0 && !this.resumeScheduled;
     try {
@@ -443,22 +443,47 @@ export class Engine {
   setDeadline(conn: Connection, kind: Deadline, afterMs: number): void {
     conn.deadlineKind = kind;
     conn.deadline = (this.batchNow || Date.now()) + afterMs;
-    if (this.sweepTimer === null) {
-      this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
-      // deno-lint-ignore no-explicit-any
-      (this.sweepTimer as any).unref?.();
-    }
+    this.startSweep();
   }
 
   clearDeadline(conn: Connection): void {
     conn.deadlineKind = Deadline.None;
   }
 
-  /** Enforces deadlines: 408 for a head that takes too long, a quiet close for idle keep-alive. */
+  /** Output began to wait for the socket, or the socket took some: cut if it takes nothing for sendTimeoutMs. */
+  armSendDeadline(conn: Connection): void {
+    conn.sendDeadline = (this.batchNow || Date.now()) + this.limits.sendTimeoutMs;
+    this.startSweep();
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== null) return;
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
+    // deno-lint-ignore no-explicit-any
+    (this.sweepTimer as any).unref?.();
+  }
+
+  /**
+   * Enforces deadlines: a cut for output the client does not take, 408 for a head or a body that takes too long
+   * (a quiet close for a body already answered), a quiet close for idle keep-alive.
+   */
   private sweep(): void {
     const now = Date.now();
     for (const conn of this.connections) {
-      if (conn === undefined || conn.deadlineKind === Deadline.None || conn.deadline > now) continue;
+      if (conn === undefined) continue;
+      if (conn.sendDeadline !== 0 && conn.sendDeadline <= now) {
+        this.stats.sendTimeouts++;
+        conn.destroy();
+        continue;
+      }
+      if (conn.deadlineKind === Deadline.None || conn.deadline > now) continue;
+      // An answer is still leaving: the idle wait starts once it is sent (Connection.onOutputDrained).
+      if (conn.deadlineKind === Deadline.Idle && conn.sender.wantsWritable) continue;
+      if (conn.deadlineKind === Deadline.Body) {
+        conn.deadlineKind = Deadline.None;
+        conn.onBodyTimeout();
+        continue;
+      }
       this.stats.timeouts++;
       if (conn.deadlineKind === Deadline.Head) {
         conn.deadlineKind = Deadline.None;

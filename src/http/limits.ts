@@ -18,6 +18,14 @@ export interface Limits {
   maxPipelinedRequests: number;
   /** A response body left unread by the handler is read and discarded up to this, else the connection closes. */
   maxDiscardBytes: number;
+  /** A connection's unsent output (what the socket would not take yet) above which its pipelined requests wait
+   * until it drains (counted in outputPauses); the response being written is still written whole. */
+  maxPendingOutputBytes: number;
+  /** A response whose bytes the socket takes none of for this long is cut (sendTimeouts); nginx's send_timeout. */
+  sendTimeoutMs: number;
+  /** A request body that gets no byte for this long, while the server waits for one, is answered 408 and the
+   * connection closes (bodyTimeouts); nginx's client_body_timeout. */
+  bodyTimeoutMs: number;
 }
 
 export const LIMITS_DEFAULT: Readonly<Limits> = {
@@ -29,6 +37,10 @@ export const LIMITS_DEFAULT: Readonly<Limits> = {
   maxConnections: 100_000,
   maxPipelinedRequests: 128,
   maxDiscardBytes: 256 * 1024,
+  maxPendingOutputBytes: 64 * 1024,
+  // Between Bun (idleTimeout, 10 s, ends any silent socket) and nginx (send_timeout and client_body_timeout, 60 s).
+  sendTimeoutMs: 30_000,
+  bodyTimeoutMs: 30_000,
 };
 
 function positiveInteger(name: string, value: unknown): number {
@@ -52,6 +64,12 @@ export function resolveLimits(user: Partial<Limits> | undefined): Limits {
   }
   if (limits.maxHeaderBytes < 64) throw new ConfigError("limits.maxHeaderBytes", "must be at least 64");
   return limits;
+}
+
+/** How often the engine checks deadlines: a quarter of the shortest timeout, within [20 ms, 1 s]. */
+export function sweepIntervalMs(limits: Limits): number {
+  const shortest = Math.min(limits.headerTimeoutMs, limits.idleTimeoutMs, limits.sendTimeoutMs, limits.bodyTimeoutMs);
+  return Math.min(1000, Math.max(20, Math.floor(shortest / 4)));
 }
 
 /** The engine's shared read buffer: a whole head must fit with room behind it (pipelined

@@ -314,37 +314,57 @@ export class ResponseSender {
   private queue(bytes: Uint8Array): void {
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
-    if (this.pending.length === 1) this.conn.engine.updateInterest(this.conn);
+    if (this.pending.length === 1) {
+      this.conn.engine.updateInterest(this.conn);
+      this.conn.engine.armSendDeadline(this.conn); // output waits now: the send timeout runs
+    }
   }
 
   get wantsWritable(): boolean {
     return this.pendingBytes > 0;
   }
 
+  /** Bytes written for this connection that the socket has not taken yet. */
+  get unsentBytes(): number {
+    return this.pendingBytes;
+  }
+
   /** EPOLLOUT: push pending bytes; wake streams waiting for room; close if that was owed. */
   onWritable(): void {
-    while (this.pending.length > 0 && !this.conn.closed) {
+    if (this.pending.length === 0) return; // a stale event: nothing waits
+    const conn = this.conn;
+    const engine = conn.engine;
+    let progressed = false;
+    while (this.pending.length > 0) {
       const chunk = this.pending[0];
-      const n = lib.rp_send(this.conn.fd, chunk, 0, chunk.byteLength);
-      if (n === -EAGAIN) return;
+      const n = lib.rp_send(conn.fd, chunk, 0, chunk.byteLength);
+      if (n === -EAGAIN) break;
       if (n < 0) {
-        this.conn.destroy();
+        engine.stats.writeErrors++;
+        conn.destroy(); // EPIPE/ECONNRESET
         return;
       }
-      this.conn.engine.stats.bytesOut += n;
+      progressed = true;
+      engine.stats.bytesOut += n;
       this.pendingBytes -= n;
       if (n < chunk.byteLength) {
         this.pending[0] = chunk.subarray(n);
-        return;
+        break;
       }
       this.pending.shift();
     }
-    if (this.conn.closed) return;
-    this.conn.engine.updateInterest(this.conn);
+    if (this.pending.length > 0) {
+      if (progressed) engine.armSendDeadline(conn); // the socket took bytes: the client is reading
+      if (this.pendingBytes <= engine.limits.maxPendingOutputBytes) conn.onOutputDrained();
+      return;
+    }
+    conn.sendDeadline = 0;
+    engine.updateInterest(conn);
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const wake of waiters) wake();
-    if (this.closing) this.conn.destroy();
+    if (this.closing) conn.destroy();
+    else conn.onOutputDrained();
   }
 
   private waitForRoom(): Promise<void> {

@@ -11,3 +11,4 @@ import "./cluster.ts";
 import "./udp.ts";
 import "./http-perf-regressions.ts";
 import "./io-paths.ts";
+import "./http-slow-clients.ts";
