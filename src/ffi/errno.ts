@@ -172,6 +172,7 @@ export function check(rc: number, syscall: string, address?: string): number {
 }
 
 export const EAGAIN = 11;
+export const EBADF = 9;
 export const EINTR = 4;
 export const EINPROGRESS = 115;
 export const ECONNRESET = 104;

@@ -59,7 +59,7 @@ function checkAbi(rt: Runtime, path: string): void {
   if (version !== ABI_VERSION) {
     throw new Error(`reuseport: ${path} has ABI ${version}, this code expects ${ABI_VERSION}; rebuild it (npm run bootstrap)`);
   }
-  const sizes = [LAYOUT.epollEventSlotBytes, LAYOUT.sockaddrStorageBytes, LAYOUT.udpSlotMetaBytes];
+  const sizes = [LAYOUT.epollEventSlotBytes, LAYOUT.sockaddrStorageBytes, LAYOUT.udpSlotMetaBytes, LAYOUT.udpSlotHeaderBytes];
   sizes.forEach((expected, which) => {
     const actual = rt.lib.rp_layout_size(which);
     if (actual !== expected) throw new Error(`reuseport: layout ${which} is ${actual} bytes natively, ${expected} in symbols.ts`);

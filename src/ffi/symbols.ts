@@ -17,12 +17,12 @@ export interface SymbolSpec {
 }
 
 /** Bumped whenever a signature or a shared layout changes; checked at load. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export const symbols = {
   // ABI check
   rp_abi_version: { args: [], ret: "i32" },
-  /** Size in bytes of a shared layout: 0 epoll event slot, 1 sockaddr storage, 2 udp slot meta. */
+  /** Size in bytes of a shared layout: 0 epoll event slot, 1 sockaddr storage, 2 udp slot meta, 3 udp slot header. */
   rp_layout_size: { args: ["i32"], ret: "i32" },
 
   // Sockets (zig/src/sockets.zig). Every fd is created SOCK_NONBLOCK | SOCK_CLOEXEC.
@@ -136,20 +136,13 @@ export const symbols = {
   /** (handle) -> 0; closes the ring, frees its buffers */
   rp_ring_destroy: { args: ["i32"], ret: "i32" },
 
-  // UDP batches (zig/src/udp_batch.zig): count slots of slot_bytes data each, plus
-  // per-slot meta of 48 bytes {u32 length, u32 address length, u32 flags, u32 pad,
-  // sockaddr 28 bytes, pad 4}, all natively allocated and viewed once from JS.
-  /** (slot count, slot bytes) -> batch handle */
-  rp_udp_batch_create: { args: ["u32", "u32"], ret: "i32" },
-  /** (handle) -> pointer to count * slot_bytes data */
-  rp_udp_batch_data: { args: ["i32"], ret: "ptr" },
-  /** (handle) -> pointer to count * 48 bytes of meta */
-  rp_udp_batch_meta: { args: ["i32"], ret: "ptr" },
-  /** (handle, fd, max slots) -> datagrams received (MSG_DONTWAIT) */
-  rp_udp_recvmmsg: { args: ["i32", "i32", "u32"], ret: "i32" },
-  /** (handle, fd, slots to send) -> datagrams sent; meta length/address used per slot */
-  rp_udp_sendmmsg: { args: ["i32", "i32", "u32"], ret: "i32" },
-  rp_udp_batch_destroy: { args: ["i32"], ret: "i32" },
+  // UDP batches (zig/src/udp_batch.zig): one JS-owned buffer of count slots: 48-byte metas
+  // {u32 length, u32 address length, u32 flags, u32 pad, sockaddr 28 bytes, pad 4}, room for the
+  // mmsghdrs and iovecs each call rebuilds, then slot_bytes of data per slot. Nothing kept natively.
+  /** (fd, batch buffer, slot count, slot bytes, max slots) -> datagrams received (MSG_DONTWAIT) */
+  rp_udp_receive: { args: ["i32", "buf", "u32", "u32", "u32"], ret: "i32" },
+  /** (fd, batch buffer, slot count, slot bytes, slots to send) -> datagrams sent; meta length/address per slot */
+  rp_udp_send: { args: ["i32", "buf", "u32", "u32", "u32"], ret: "i32" },
 
   // Steering (zig/src/bpf.zig)
   /** (fd, group size n) -> 0; CBPF: A = cpu; A %= n; return A */
@@ -209,4 +202,6 @@ export const LAYOUT = {
   epollEventSlotBytes: 8,
   sockaddrStorageBytes: 128,
   udpSlotMetaBytes: 48,
+  /** Per UDP batch slot before the data: meta, mmsghdr and iovec. */
+  udpSlotHeaderBytes: 128,
 } as const;

@@ -1,7 +1,8 @@
 // serveUdp(): a datagram server on a SO_REUSEPORT UDP socket (the seed guide's UDP workers).
 // Each wake receives up to batchCount datagrams with one recvmmsg and sends the replies with one
-// sendmmsg. Every drop is counted: replies the kernel refused, and the kernel's own receive drops
-// for this socket (the `drops` column of /proc/net/udp, which the seed guide says to monitor).
+// sendmmsg. Every drop is counted: replies the kernel refused or that came after close(), datagrams
+// a close() from the handler left undelivered, and the kernel's own receive drops for this socket
+// (the `drops` column of /proc/net/udp, which the seed guide says to monitor).
 import { readlinkSync } from "node:fs";
 import { procNetSockets } from "../net/proc-net.ts";
 import { ConfigError } from "../errors.ts";
@@ -10,6 +11,7 @@ import { EPOLLIN } from "../net/constants.ts";
 import { Listener } from "../net/listener.ts";
 import { PollLoop } from "../net/poll-loop.ts";
 import { DatagramBatch } from "./batch.ts";
+import type { DatagramPayload } from "./payload.ts";
 import { F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 export interface UdpServeOptions {
@@ -22,17 +24,19 @@ export interface UdpServeOptions {
   /** Largest datagram accepted (default 2048 bytes; longer ones are truncated by the kernel). */
   slotBytes?: number;
   /**
-   * Called per datagram. `message` is a view into the receive batch, valid during the call only
-   * (copy it to keep it); `reply` queues an answer to the sender, sent with the batch.
+   * Called per datagram. `message` is a copy of its bytes, the handler's to keep; `reply` queues an
+   * answer to the sender, sent with the batch: a string (UTF-8) or any BufferSource.
    */
-  onMessage: (message: Uint8Array, peer: SocketAddress, reply: (bytes: Uint8Array) => void) => void;
+  onMessage: (message: Uint8Array, peer: SocketAddress, reply: (payload: DatagramPayload) => void) => void;
 }
 
 export interface UdpStats {
   received: number;
   sent: number;
-  /** Replies the kernel did not take (send buffer full) or that failed. */
+  /** Replies the kernel did not take (send buffer full), that failed, or that came after close(). */
   sendDrops: number;
+  /** Datagrams read in the same batch as a close() from the handler, not handed to it. */
+  closeDrops: number;
   /** Datagrams the kernel dropped before we read them (/proc/net/udp `drops` for this socket). */
   kernelDrops: number;
   handlerErrors: number;
@@ -58,7 +62,13 @@ export class UdpServer {
   private readonly outbox: DatagramBatch;
   private outboxCount = 0;
   private readonly loop: PollLoop;
+  /** close() was called: nothing more is delivered or sent. */
   private stopped = false;
+  /** onReadable is running: a close() from the handler leaves the teardown to its end. */
+  private delivering = false;
+  /** A graceful stop() came from the handler: drain what is queued, then close. */
+  private stopWhenDrained = false;
+  private closeDrops = 0;
 
   constructor(private readonly listener: Listener, private readonly options: UdpServeOptions, counts?: Float64Array) {
     this.counts = counts ?? new Float64Array(SLOT_FIELDS);
@@ -73,33 +83,48 @@ export class UdpServer {
   }
 
   private onReadable(): void {
-    for (let round = 0; round < WAKE_BATCHES_MAX && !this.stopped; round++) {
-      const count = this.inbox.receive(this.listener.fd);
-      if (count === 0) break;
-      this.counts[F.accepted] += count;
-      for (let i = 0; i < count; i++) {
-        const peer = this.inbox.peer(i);
-        const message = this.inbox.payload(i);
-        this.counts[F.bytesIn] += message.byteLength;
-        try {
-          this.options.onMessage(message, peer, (bytes) => this.queueReply(bytes, peer));
-        } catch (error) {
-          this.counts[F.handlerErrors]++;
-          console.error("reuseport: udp handler error:", error);
+    if (this.stopped || this.delivering) return;
+    this.delivering = true;
+    try {
+      for (let round = 0; round < WAKE_BATCHES_MAX && !this.stopped; round++) {
+        const count = this.inbox.receive(this.listener.fd);
+        if (count === 0) break;
+        // Copies: the handler may keep a message, or reply with it later, past the next receive.
+        const messages = this.inbox.copies(count);
+        for (let i = 0; i < count; i++) {
+          if (this.stopped) {
+            this.closeDrops += count - i;
+            break;
+          }
+          const peer = this.inbox.peer(i);
+          const message = messages[i];
+          this.counts[F.accepted]++;
+          this.counts[F.bytesIn] += message.byteLength;
+          try {
+            this.options.onMessage(message, peer, (payload) => this.queueReply(payload, peer));
+          } catch (error) {
+            this.counts[F.handlerErrors]++;
+            console.error("reuseport: udp handler error:", error);
+          }
         }
+        this.flush();
       }
-      this.flush();
+    } finally {
+      this.delivering = false;
+      if (this.stopWhenDrained) this.stopped = true;
+      if (this.stopped) this.release();
     }
   }
 
-  private queueReply(bytes: Uint8Array, peer: SocketAddress): void {
-    if (this.stopped) return;
-    if (bytes.byteLength > this.outbox.slotBytes) {
-      throw new ConfigError("reply", `is ${bytes.byteLength} bytes; slotBytes is ${this.outbox.slotBytes}`);
+  private queueReply(payload: DatagramPayload, peer: SocketAddress): void {
+    if (this.stopped) {
+      this.counts[F.writeErrors]++; // a reply after close() (later in the handler, or from a promise): counted, not sent
+      return;
     }
     if (this.outboxCount === this.outbox.count) this.flush();
-    this.outbox.set(this.outboxCount++, bytes, peer);
-    this.counts[F.bytesOut] += bytes.byteLength;
+    this.counts[F.bytesOut] += this.outbox.set(this.outboxCount, payload, peer, "reply");
+    this.outboxCount++;
+    if (!this.delivering) this.flush(); // a reply from outside the batch (a promise, a timer) goes now
   }
 
   private flush(): void {
@@ -119,6 +144,7 @@ export class UdpServer {
     const c = this.counts;
     return {
       received: c[F.accepted], sent: c[F.requests], sendDrops: c[F.writeErrors], handlerErrors: c[F.handlerErrors],
+      closeDrops: this.closeDrops,
       kernelDrops: this.stopped ? 0 : kernelDrops(this.listener.fd),
     };
   }
@@ -133,15 +159,28 @@ export class UdpServer {
   }
 
   /** Graceful: answer what is already queued on the socket, then close (what arrives in the
-   * instant between that last read and the close is lost with the socket). Otherwise close now. */
+   * instant between that last read and the close is lost with the socket). Otherwise close now.
+   * From inside the handler, a graceful stop finishes the batch and drains the socket first. */
   stop(graceful = true, _idleGraceMs = 0): void {
-    if (graceful && !this.stopped) this.onReadable();
+    if (this.stopped) return;
+    if (graceful && this.delivering) {
+      this.stopWhenDrained = true;
+      return;
+    }
+    if (graceful) this.onReadable();
     this.close();
   }
 
+  /** Closes now. From inside the handler the rest of the batch is not delivered (closeDrops), and
+   * the socket, loop and batches go when the running delivery returns: never under its feet. */
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (!this.delivering) this.release();
+  }
+
+  private release(): void {
+    this.flush(); // replies queued before close() were accepted: send them
     this.loop.close();
     this.listener.close();
     this.inbox.close();

@@ -8,6 +8,11 @@ import { lib } from "../../src/ffi/index.ts";
 import { SO_RCVBUF, SOL_SOCKET } from "../../src/net/constants.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { ClusterChild, UDP_FIXTURE, udpSocketsOn } from "../_cluster.ts";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { runtimeName } from "../_runtime.ts";
+import type { UdpServer } from "../../src/udp/server.ts";
 
 test("udp: two servers in one group echo 200 datagrams from 20 clients, both get some", async () => {
   const echo = (message: Uint8Array, _peer: unknown, reply: (b: Uint8Array) => void) => reply(message);
@@ -110,4 +115,116 @@ test("udp: serveUdp cluster options are checked before anything starts", () => {
   assert.throws(() => serveUdp({ port: 0, workers: 0, onMessage() {} } as any), /workers must be a positive integer or "auto", got 0/);
   // deno-lint-ignore no-explicit-any
   assert.throws(() => serveUdp({ port: 0, workers: 2 } as any), /onMessage must be a function/);
+});
+
+const VIEWS_FIXTURE = fileURLToPath(new URL("../fixtures/udp-views.ts", import.meta.url));
+
+/** Runs a fixture in a child of this runtime; ends it (by pid) if it outlives timeoutMs. */
+function runChild(fixture: string, timeoutMs: number): Promise<{ code: number | null; signal: string | null; output: string }> {
+  const args = runtimeName === "deno" ? ["run", "-A", "--no-check", fixture] : [fixture];
+  const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return new Promise((resolve) => child.on("close", (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code, signal, output });
+  }));
+}
+
+function assertNoCrash(run: { code: number | null; signal: string | null; output: string }): void {
+  assert.ok(!/panic|Segmentation fault/.test(run.output), `no crash in the child: ${run.output.slice(-3000)}`);
+  assert.equal(run.signal, null, `the child was not killed by a signal: ${run.output.slice(-3000)}`);
+  assert.equal(run.code, 0, `the child exited 0: ${run.output.slice(-3000)}`);
+}
+
+test("udp: message views and batch data read after close(), and close() from the handler mid-batch, never crash", async () => {
+  const run = await runChild(VIEWS_FIXTURE, 30_000);
+  assertNoCrash(run);
+  const line = run.output.split("\n").find((l) => l.startsWith("result "));
+  assert.ok(line, `a result line: ${run.output.slice(-3000)}`);
+  const result = JSON.parse(line.slice("result ".length));
+  assert.deepEqual(result.seen, ["hello0"], "nothing is delivered after close() from the handler");
+  assert.ok(["hello0", "TypeError"].includes(result.afterClose), `a kept view reads its bytes or throws: ${result.afterClose}`);
+  assert.equal(result.closeStats.received, 1, "received counts what the handler got");
+  assert.equal(result.closeStats.closeDrops, 3, "the rest of the batch is counted as dropped by the close");
+  assert.ok(["hello0", "TypeError"].includes(result.laterText), `a view kept past close() reads its bytes or throws: ${result.laterText}`);
+  assert.ok(["mine", "TypeError"].includes(result.dataText), `batch data after close() reads its bytes or throws: ${result.dataText}`);
+}, { timeoutMs: 40_000 });
+
+/** Sends one datagram to port from client and waits (bounded) for the answer's bytes. */
+async function exchange(client: Listener, batch: DatagramBatch, port: number, text: string): Promise<Uint8Array> {
+  batch.set(0, new TextEncoder().encode(text), { family: "IPv4", address: "127.0.0.1", port });
+  assert.equal(batch.send(client.fd, 1), 1);
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (batch.receive(client.fd, 1) === 1) return batch.payload(0).slice();
+    await new Promise((resolve) => setImmediate(resolve)); // the server runs on this thread's loop
+  }
+  throw new Error(`no answer to ${text}`);
+}
+
+test("udp: reply() sends strings as UTF-8 and every BufferSource as its bytes; anything else is a TypeError", async () => {
+  const shared = new SharedArrayBuffer(4);
+  new Uint8Array(shared).set([9, 8, 7, 6]);
+  const replies: Record<string, unknown> = {
+    text: "héllo ✓",
+    arrayBuffer: new Uint8Array([1, 2, 3]).buffer,
+    uint8: new Uint8Array([4, 5]),
+    offsetView: new Uint8Array([0, 1, 2, 3, 4, 5]).subarray(2, 5),
+    uint16: new Uint16Array([0x0102, 0x0304]),
+    float64: new Float64Array([1.5]),
+    dataView: new DataView(new Uint8Array([10, 11, 12, 13]).buffer, 1, 2),
+    shared,
+    sharedView: new Uint8Array(shared, 1, 2),
+    empty: new Uint8Array(0),
+  };
+  const refused: Record<string, unknown> = { number: 42, object: { length: 3 }, null: null, array: [1, 2, 3], undefined: undefined };
+  const named: Record<string, string> = { number: "number", object: "Object", null: "null", array: "Array", undefined: "undefined" };
+  const errors: Record<string, string> = {};
+  const server: UdpServer = serveUdp({
+    hostname: "127.0.0.1",
+    port: 0,
+    onMessage(message, _peer, reply) {
+      const key = new TextDecoder().decode(message);
+      if (key in replies) return reply(replies[key] as Uint8Array);
+      try {
+        reply(refused[key] as Uint8Array);
+        errors[key] = "sent";
+      } catch (error) {
+        errors[key] = `${(error as Error).name}: ${(error as Error).message}`;
+      }
+      reply("refused");
+    },
+  });
+  const client = await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp", reusePort: false });
+  const batch = new DatagramBatch(1, 256);
+  try {
+    const bytesOf = (value: unknown): number[] => {
+      if (typeof value === "string") return [...new TextEncoder().encode(value)];
+      if (ArrayBuffer.isView(value)) return [...new Uint8Array(value.buffer, value.byteOffset, value.byteLength)];
+      return [...new Uint8Array(value as ArrayBuffer)];
+    };
+    for (const [key, value] of Object.entries(replies)) {
+      assert.deepEqual([...await exchange(client, batch, server.port, key)], bytesOf(value), `reply(${key}) sends its bytes`);
+    }
+    for (const key of Object.keys(refused)) {
+      assert.equal(new TextDecoder().decode(await exchange(client, batch, server.port, key)), "refused");
+      assert.ok(errors[key].startsWith("TypeError: "), `reply(${key}) throws a TypeError: ${errors[key]}`);
+      assert.ok(errors[key].includes(named[key]), `the error names what it got (${named[key]}): ${errors[key]}`);
+    }
+    const stats = server.stats();
+    assert.equal(stats.sent, Object.keys(replies).length + Object.keys(refused).length);
+    assert.equal(stats.sendDrops, 0);
+    // The client batch takes the same inputs.
+    batch.set(0, "ok ✓", null);
+    assert.equal(batch.length(0), new TextEncoder().encode("ok ✓").byteLength);
+    assert.throws(() => batch.set(0, 7 as unknown as Uint8Array, null), TypeError);
+    assert.throws(() => batch.set(0, "x".repeat(257), null), /257 bytes, the slot holds 256/);
+  } finally {
+    server.close();
+    batch.close();
+    client.close();
+  }
 });

@@ -14,13 +14,14 @@ const process = @import("process.zig");
 const shm = @import("shm.zig");
 
 /// Bumped whenever a signature or a shared layout changes (ABI_VERSION in symbols.ts).
-pub const abi_version = 1;
+pub const abi_version = 2;
 
 /// The shared layouts, indexed as rp_layout_size's argument (LAYOUT in symbols.ts).
 pub const layout_sizes = [_]i32{
     @sizeOf(poller.Slot), // 0: epoll event slot {u32 events, u32 token}
     sockets.sockaddr_storage_bytes, // 1: sockaddr storage
     @sizeOf(udp_batch.Meta), // 2: udp slot meta
+    udp_batch.slot_header_bytes, // 3: udp slot meta + mmsghdr + iovec
 };
 
 /// No per-thread alternate signal stack: by default std.Thread gives each new thread a
@@ -49,6 +50,7 @@ comptime {
     std.debug.assert(layout_sizes[0] == 8);
     std.debug.assert(layout_sizes[1] == 128);
     std.debug.assert(layout_sizes[2] == 48);
+    std.debug.assert(layout_sizes[3] == 128);
     std.debug.assert(@sizeOf(linux.sockaddr.storage) == sockets.sockaddr_storage_bytes);
 }
 
@@ -218,23 +220,11 @@ export fn rp_ring_destroy(handle: i32) i32 {
 
 // UDP batches (udp_batch.zig)
 
-export fn rp_udp_batch_create(slot_count: u32, slot_bytes: u32) i32 {
-    return udp_batch.create(slot_count, slot_bytes);
+export fn rp_udp_receive(fd: i32, buffer: ?[*]u8, slot_count: u32, slot_bytes: u32, slots_max: u32) i32 {
+    return udp_batch.receive(fd, buffer, slot_count, slot_bytes, slots_max);
 }
-export fn rp_udp_batch_data(handle: i32) ?*anyopaque {
-    return udp_batch.data(handle);
-}
-export fn rp_udp_batch_meta(handle: i32) ?*anyopaque {
-    return udp_batch.metas(handle);
-}
-export fn rp_udp_recvmmsg(handle: i32, fd: i32, slots_max: u32) i32 {
-    return udp_batch.receive(handle, fd, slots_max);
-}
-export fn rp_udp_sendmmsg(handle: i32, fd: i32, slots: u32) i32 {
-    return udp_batch.send(handle, fd, slots);
-}
-export fn rp_udp_batch_destroy(handle: i32) i32 {
-    return udp_batch.destroy(handle);
+export fn rp_udp_send(fd: i32, buffer: ?[*]u8, slot_count: u32, slot_bytes: u32, slots: u32) i32 {
+    return udp_batch.send(fd, buffer, slot_count, slot_bytes, slots);
 }
 
 // Steering (bpf.zig)
@@ -304,11 +294,12 @@ test {
 }
 
 test "root: ABI version and layout sizes match symbols.ts" {
-    try std.testing.expectEqual(@as(i32, 1), rp_abi_version());
+    try std.testing.expectEqual(@as(i32, 2), rp_abi_version());
     try std.testing.expectEqual(@as(i32, 8), rp_layout_size(0));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(1));
     try std.testing.expectEqual(@as(i32, 48), rp_layout_size(2));
-    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(3));
+    try std.testing.expectEqual(@as(i32, 128), rp_layout_size(3));
+    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(4));
 }
 
 // Shared memory and fd sharing for the cluster (src/shm.zig)
