@@ -2,6 +2,7 @@
 // so the primary (stats(), metrics port) and any worker (metrics path) give the same answer.
 import { readFileSync } from "node:fs";
 import { COUNTER_NAMES, type CounterName, F, type SharedStats, SlotState } from "./shared-stats.ts";
+import { procNetSockets, tcpExtCounters } from "../net/proc-net.ts";
 
 export interface WorkerStats {
   id: number;
@@ -23,6 +24,44 @@ export interface ClusterStats {
   balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
   /** UDP clusters: datagrams the kernel dropped on the port's sockets (/proc/net/udp). */
   kernelDrops?: number;
+  /** HTTP clusters: connections the kernel dropped before any worker could accept them (null without procfs). */
+  kernel?: KernelListenStats | null;
+}
+
+/**
+ * What the kernel refused before accept(). A SYN that finds an accept queue full is dropped, and no
+ * worker sees it (the client retries, or gives up): these are the only count of those connections.
+ */
+export interface KernelListenStats {
+  /**
+   * Connections dropped because an accept queue was full (TcpExt ListenOverflows). Host-wide: every
+   * listener of this network namespace, every port, since boot; compare two readings.
+   */
+  listenOverflows: number;
+  /** SYNs dropped by a listener for any reason, overflows included (TcpExt ListenDrops); same scope. */
+  listenDrops: number;
+  /**
+   * This port's LISTEN sockets now: connections queued for accept(), summed (/proc/net/tcp rx_queue).
+   * The queues' limit is the backlog option (capped by net.core.somaxconn); /proc does not show it.
+   */
+  acceptQueue: number;
+}
+
+const TCP_LISTEN = "0A";
+
+/** Reads the kernel's listen figures when stats() is called: /proc/net/netstat and /proc/net/tcp{,6}. */
+export function kernelListenStats(port: number): KernelListenStats | null {
+  const counters = tcpExtCounters();
+  if (counters === null) return null;
+  let acceptQueue = 0;
+  for (const socket of procNetSockets("tcp")) {
+    if (socket.localPort === port && socket.state === TCP_LISTEN) acceptQueue += socket.rxQueue;
+  }
+  return {
+    listenOverflows: counters.get("ListenOverflows") ?? 0,
+    listenDrops: counters.get("ListenDrops") ?? 0,
+    acceptQueue,
+  };
 }
 
 const STATES = ["exited", "starting", "listening", "retiring", "exited"] as const;

@@ -14,7 +14,7 @@ import { checkPort } from "../net/address.ts";
 import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
 import { COUNTER_NAMES, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
-import { type ClusterStats, collectStats } from "./cluster-stats.ts";
+import { type ClusterStats, collectStats, kernelListenStats } from "./cluster-stats.ts";
 import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
@@ -421,6 +421,7 @@ export class ClusterServer {
   stats(): ClusterStats {
     const stats = collectStats(this.shared, this.workerCount);
     if (this.kind === "udp") stats.kernelDrops = portKernelDrops(this.port);
+    else stats.kernel = kernelListenStats(this.port); // accept-queue drops: the kernel counts them, no worker sees them
     return stats;
   }
 

@@ -70,11 +70,36 @@ export class LazyRequest {
   }
 
   get body(): ReadableStream<Uint8Array> | null {
-    return this[REAL] ? this[REAL].body : this.#body;
+    return this[REAL] && !this.bodyOutside ? this[REAL].body : this.#body;
   }
 
   get bodyUsed(): boolean {
-    return this[REAL] ? this[REAL].bodyUsed : (this.#body?.locked ?? false);
+    return this[REAL] && !this.bodyOutside ? this[REAL].bodyUsed : (this.#body?.locked ?? false);
+  }
+
+  /**
+   * A GET or HEAD that came with a body: the Request constructor refuses one for these methods (Deno
+   * throws), yet the handler may read it, as Deno.serve and Bun.serve allow. The body then stays here.
+   */
+  get bodyOutside(): boolean {
+    if (this.#body === null) return false;
+    const method = this.#method.toUpperCase(); // the constructor normalises the method the same way
+    return method === "GET" || method === "HEAD";
+  }
+
+  /** Reads the body that the native Request cannot hold, through a Response (same readers, same errors). */
+  readOutside(name: BodyReader): Promise<unknown> {
+    const type = this.headers.get("content-type");
+    const response = new Response(this.#body, type === null ? undefined : { headers: { "content-type": type } });
+    return (response as unknown as Record<BodyReader, () => Promise<unknown>>)[name]();
+  }
+
+  /** A copy whose body is the second branch of a tee, for clone() of a request whose body stays here. */
+  cloneOutside(): Request {
+    const [mine, theirs] = this.#body!.tee();
+    this.#body = mine;
+    const copy = new LazyRequest(this.#method, this.#host, this.#defaultOrigin, this.#target, this.#flatHeaders, theirs, this[OWNER]);
+    return copy as unknown as Request;
   }
 
   /** The native Request, built once; from then on everything delegates to it. */
@@ -82,7 +107,7 @@ export class LazyRequest {
     if (this[REAL] === null) {
       const body = this.#body;
       const init: RequestInit & { duplex?: "half" } = { method: this.method, headers: this.headers };
-      if (body) {
+      if (body && !this.bodyOutside) {
         init.body = body;
         init.duplex = "half";
       }
@@ -92,11 +117,15 @@ export class LazyRequest {
   }
 }
 
-// Everything else a Request has, delegated to the materialised one.
-const delegated = ["arrayBuffer", "blob", "bytes", "formData", "json", "text", "clone"] as const;
-for (const name of delegated) {
+type BodyReader = "arrayBuffer" | "blob" | "bytes" | "formData" | "json" | "text";
+
+// Everything else a Request has, delegated to the materialised one (or, for a body the native
+// Request cannot hold, read here).
+const bodyReaders: readonly BodyReader[] = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"];
+for (const name of [...bodyReaders, "clone"] as const) {
   Object.defineProperty(LazyRequest.prototype, name, {
     value: function (this: LazyRequest, ...args: unknown[]) {
+      if (this.bodyOutside) return name === "clone" ? this.cloneOutside() : this.readOutside(name);
       const real = this.toRequest() as unknown as Record<string, (...a: unknown[]) => unknown>;
       return real[name](...args);
     },

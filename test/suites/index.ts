@@ -12,3 +12,4 @@ import "./udp.ts";
 import "./http-perf-regressions.ts";
 import "./io-paths.ts";
 import "./http-slow-clients.ts";
+import "./defects.ts";
