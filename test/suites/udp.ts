@@ -139,7 +139,7 @@ function assertNoCrash(run: { code: number | null; signal: string | null; output
   assert.equal(run.code, 0, `the child exited 0: ${run.output.slice(-3000)}`);
 }
 
-test("udp: message views and batch data read after close(), and close() from the handler mid-batch, never crash", async () => {
+test("udp: message views and batch data read after close(), and close() from the handler mid-batch (also under a flood from another process), never crash", async () => {
   const run = await runChild(VIEWS_FIXTURE, 30_000);
   assertNoCrash(run);
   const line = run.output.split("\n").find((l) => l.startsWith("result "));
@@ -151,6 +151,12 @@ test("udp: message views and batch data read after close(), and close() from the
   assert.equal(result.closeStats.closeDrops, 3, "the rest of the batch is counted as dropped by the close");
   assert.ok(["hello0", "TypeError"].includes(result.laterText), `a view kept past close() reads its bytes or throws: ${result.laterText}`);
   assert.ok(["mine", "TypeError"].includes(result.dataText), `batch data after close() reads its bytes or throws: ${result.dataText}`);
+  const { underLoad } = result;
+  assert.equal(underLoad.delivered, 5000, `the flood reached the handler 5,000 times, then close() stopped it: ${JSON.stringify(underLoad)}`);
+  assert.equal(underLoad.received, 5000, "received counts what the handler got");
+  assert.ok(underLoad.closeDrops >= 0 && underLoad.closeDrops < 64, `at most the rest of one batch is dropped by the close: ${underLoad.closeDrops}`);
+  assert.equal(underLoad.unreadable, 0, `every message kept under load still reads its bytes (${underLoad.kept} kept)`);
+  assert.equal(underLoad.flooderCode, 0, "the flooding process ran to its end");
 }, { timeoutMs: 40_000 });
 
 /** Sends one datagram to port from client and waits (bounded) for the answer's bytes. */
