@@ -5,7 +5,7 @@
 export { serve, serveUdp, type Options, type UdpOptions } from "./serve.ts";
 export { Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
 export { type ClusterOptions, ClusterServer, CrashLoopError } from "./cluster/supervisor.ts";
-export type { ClusterStats, WorkerStats } from "./cluster/cluster-stats.ts";
+export type { ClusterStats, KernelListenStats, WorkerStats } from "./cluster/cluster-stats.ts";
 export { exposition as prometheusExposition } from "./cluster/metrics.ts";
 export type { Limits } from "./http/limits.ts";
 export { LIMITS_DEFAULT } from "./http/limits.ts";
@@ -18,5 +18,6 @@ export type { SocketAddress } from "./net/address.ts";
 export { attachSteering, detachSteering, type Steering } from "./net/steering.ts";
 export { Assembler, constantProgram, cpuProgram, loadProgram } from "./net/bpf.ts";
 export { DatagramBatch } from "./udp/batch.ts";
+export type { DatagramPayload } from "./udp/payload.ts";
 export { kernelDrops, UdpServer, type UdpServeOptions, type UdpStats } from "./udp/server.ts";
 export { allowedCpus, currentCpu, getFileLimit, pinToCpu, raiseFileLimit } from "./os.ts";
