@@ -43,6 +43,8 @@ export class Connection {
   readPaused = false;
   /** The last pass stopped at maxPipelinedRequests with requests still buffered. */
   private yielded = false;
+  /** A pass is parsing: bytes after the current request are not in leftover yet. */
+  private inPass = false;
   deadline = 0;
   deadlineKind = Deadline.None;
   /** When output the socket takes nothing of is cut (Engine.armSendDeadline); 0 while none waits. */
@@ -158,7 +160,13 @@ export class Connection {
   /** Runs the parser over buffer[start, end) and keeps what it could not use yet. */
   private consume(buffer: Uint8Array, start: number, end: number): void {
     this.yielded = false;
-    const used = this.process(buffer, start, end);
+    this.inPass = true;
+    let used: number;
+    try {
+      used = this.process(buffer, start, end);
+    } finally {
+      this.inPass = false;
+    }
     if (this.closed || used >= end) return;
     this.leftover = buffer.slice(used, end);
     // Stopped at maxPipelinedRequests to give other connections a turn: the rest is already
@@ -399,7 +407,8 @@ export class Connection {
   }
 
   private afterResponse(): void {
-    if (this.closeAfterResponse || (this.peerClosed && !this.leftover)) {
+    // After a FIN, close once nothing is left to answer (within a pass, its caller sees to it: onPeerClosed).
+    if (this.closeAfterResponse || (this.peerClosed && !this.leftover && !this.inPass)) {
       // What is left of a body no longer matters; only the send timeout governs the flush.
       if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
       this.sender.closeWhenFlushed();

@@ -247,12 +247,13 @@ test("slow: a body that stops (Content-Length 100, 3 bytes sent) gets 408 after 
     assert.equal(stats.active, 0);
   }));
 
-test("slow: a response nobody reads (Connection: close, HTTP/1.0, keep-alive) is cut after sendTimeoutMs, counted", () =>
+test("slow: a response nobody reads (Connection: close, HTTP/1.0, keep-alive, streamed) is cut after sendTimeoutMs, counted", () =>
   withSlowServer({ sendTimeoutMs: 300 }, async (server) => {
     const requests = [
       "GET /16mb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
       "GET /16mb HTTP/1.0\r\n\r\n",
       "GET /16mb HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
     ];
     const sockets = await Promise.all(requests.map(() => openNeverReading(server.port)));
     try {
@@ -264,11 +265,25 @@ test("slow: a response nobody reads (Connection: close, HTTP/1.0, keep-alive) is
       assert.equal(stats.active, 0, "every unread response was cut");
       assert.equal(stats.sendTimeouts, requests.length);
       assert.ok(elapsed >= 250, `cut after ${elapsed} ms, before sendTimeoutMs`);
-      assert.ok(stats.bytesOut < requests.length * 16 * MIB, "the cut responses were not delivered");
+      assert.ok(stats.bytesOut < 3 * 16 * MIB, "the cut responses were not delivered");
     } finally {
       for (const socket of sockets) socket.destroy();
     }
   }));
+
+test("slow: pipelined requests then FIN (the client still reads): every one is answered, then the close", () =>
+  withSlowServer({}, async (server) => {
+    await withClient(server.port, async (client) => {
+      const count = 20;
+      await client.end("GET /1mb HTTP/1.1\r\nHost: a\r\n\r\n".repeat(count));
+      await client.closedByPeer(20_000);
+      assert.equal(client.responses(), count);
+      assert.ok(client.bytes.byteLength > count * MIB, `received ${client.bytes.byteLength} bytes`);
+    });
+    const stats = await server.statsUntil((s) => s.active === 0);
+    assert.equal(stats.requests, 20);
+    assert.ok(stats.outputPauses >= 1, "the output backlog paused the pipelined requests at least once");
+  }), { timeoutMs: 60_000 });
 
 // 16 MiB: the kernel's socket buffers take 4 MiB and more (tcp_wmem's 4 MiB, the reader's tcp_rmem), so a
 // smaller response would leave the server with nothing pending.
