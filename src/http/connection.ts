@@ -467,8 +467,8 @@ export class Connection {
   }
 }
 
-/** Spans shorter than this are copied byte by byte (a subarray per span would be garbage per chunk). */
-const SPAN_COPY_LOOP_MAX = 64;
+/** Spans shorter than this many bytes are copied byte by byte (a subarray per span would be garbage per chunk). */
+const SPAN_LOOP_COPY_BYTES_MAX = 64;
 
 /** The data spans one decode call found, as one chunk: a body of tiny chunks queues far fewer objects. */
 function joinSpans(buffer: Uint8Array, spans: Uint32Array, count: number): Uint8Array {
@@ -480,7 +480,7 @@ function joinSpans(buffer: Uint8Array, spans: Uint32Array, count: number): Uint8
   for (let i = 0; i < count; i++) {
     const start = spans[2 * i];
     const end = spans[2 * i + 1];
-    if (end - start < SPAN_COPY_LOOP_MAX) for (let j = start; j < end; j++) joined[at++] = buffer[j];
+    if (end - start < SPAN_LOOP_COPY_BYTES_MAX) for (let j = start; j < end; j++) joined[at++] = buffer[j];
     else {
       joined.set(buffer.subarray(start, end), at);
       at += end - start;

@@ -2,7 +2,6 @@
 // is its own: pipelined floods that never read, a flood of one-byte body chunks, a body that stops, a
 // response nobody reads, and a slow but steady reader. Memory, cuts and counters are checked.
 import { connect, type Socket } from "node:net";
-import process from "node:process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { assert, test } from "../_harness.ts";
@@ -170,7 +169,7 @@ test("slow: one client pipelining 1000 GET /1mb and never reading: server RSS fl
 test("slow: four clients pipelining 1000 GET /1mb each and never reading: server RSS flat, others served", () =>
   pipelinedFlood(4), { timeoutMs: 120_000 });
 
-const ONE_BYTE_CHUNKS = Number(process.env.SLOW_CHUNKS ?? 250_000);
+const ONE_BYTE_CHUNKS = 250_000;
 
 /** A chunked POST /hold of `count` one-byte chunks; the handler reads it once released; returns the response. */
 async function holdChunks(server: SlowServer, count: number, whileHeld: (total: number) => Promise<void>): Promise<string> {
