@@ -85,6 +85,19 @@ export class ClusterChild {
     }
   }
 
+  /**
+   * Sends a signal by pid. (Deno's ChildProcess.kill() also stops the pipes and reports the child as killed
+   * by the signal, code null, even when it handled the signal and exited 0.)
+   */
+  signal(name: "SIGTERM" | "SIGKILL" | "SIGHUP"): void {
+    if (this.exitCode === null && this.child.pid !== undefined) process.kill(this.child.pid, name);
+  }
+
+  /** Whether the child printed this line (not yet consumed by line()). */
+  sawLine(text: string): boolean {
+    return this.lines.includes(text);
+  }
+
   command(text: string): void {
     this.child.stdin!.write(text + "\n");
   }
@@ -105,8 +118,8 @@ export class ClusterChild {
   /** SIGTERM (graceful) and wait for exit; SIGKILL if it takes more than timeoutMs. */
   async stop(timeoutMs = 15_000): Promise<number | null> {
     if (this.exitCode !== null) return this.exitCode;
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
     const code = await this.exited;
     clearTimeout(timer);
     return code;

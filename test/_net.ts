@@ -35,7 +35,7 @@ export function acceptAll(group: Listener[], expected: number): number[] {
     while (total < expected && Date.now() < deadline) {
       const ready = loop.wait(100);
       for (let e = 0; e < ready; e++) {
-        const i = loop.events[2 * e + 1];
+        const i = loop.eventToken(e);
         for (let conn = group[i].accept(); conn; conn = group[i].accept()) {
           closeFd(conn.fd);
           counts[i]++;

@@ -15,6 +15,7 @@ import { ErrorLog } from "./error-log.ts";
 import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
 
 const LISTENER_TOKEN = 0xffff_fff0;
+const SHUT_RDWR = 2;
 /** Connections accepted per listener wake before other events get a turn. */
 const ACCEPTS_PER_WAKE_MAX = 256;
 const WRITE_BUFFER_BYTES = 64 * 1024;
@@ -115,6 +116,8 @@ export class Engine {
   asyncPending = 0;
   /** Called for every connection that ends (least-connections steering counts them down). */
   onConnectionClosed: (() => void) | null = null;
+  /** Called right before the engine closes its listener, then its loop (a cluster worker clears its slot's record of them). */
+  onClosing: ((what: "listener" | "loop") => void) | null = null;
   /** Open connection fds as bits (a thread worker's, so the primary can close them if it dies). */
   fdBitmap: Uint8Array | null = null;
   /** Sockets are read through io_uring (PollLoop.useRing); otherwise recv() on EPOLLIN. */
@@ -181,6 +184,7 @@ export class Engine {
           conn.destroy(); // ECONNRESET and friends
         }
         if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn); // ENOBUFS, or the kernel ended it
+        if (this.loopClosed) break; // the last connection closed in a stop: nothing else of this round matters
       }
     } finally {
       this.stats.bytesIn += received;
@@ -195,7 +199,10 @@ export class Engine {
   readingChanged(conn: Connection): void {
     if (!this.ring) this.updateInterest(conn);
     else if (conn.readPaused) {
-      if (conn.recvsArmed > 0) this.loop.cancel(conn.fd, false);
+      if (conn.recvsArmed > 0 && this.loop.cancel(conn.fd, false) < 0) {
+        this.stats.readErrors++; // the ring took no cancel: reading cannot pause, and unpaused it would buffer without bound
+        conn.destroy();
+      }
     } else if (conn.recvsArmed === 0 && conn.wantsRecv) this.armRecv(conn);
   }
 
@@ -266,7 +273,7 @@ export class Engine {
   }
 
   private dispatchEvents(count: number, events: Uint32Array): void {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !this.loopClosed; i++) {
       const mask = events[2 * i];
       const token = events[2 * i + 1];
       if (token === LISTENER_TOKEN) {
@@ -516,8 +523,9 @@ export class Engine {
     this.freeSlots.push(conn.slot);
     this.stats.active--;
     this.flushSends(); // the batch may hold this fd's last bytes, and the fd number is reused once closed
-    // An armed recv holds the socket open past close(): cancel it while the fd still names it.
-    if (conn.recvsArmed > 0) this.loop.cancel(conn.fd, true);
+    // An armed recv holds the socket open past close(): cancel it while the fd still names it, or, where the
+    // ring takes no cancel, shut the socket down so that the recv ends and lets go of it.
+    if (conn.recvsArmed > 0 && this.loop.cancel(conn.fd, true) < 0) lib.rp_shutdown(conn.fd, SHUT_RDWR);
     lib.rp_close(conn.fd); // closing removes it from the epoll set
     if (this.stopping && this.stats.active === 0) this.shutdownLoop();
   }
@@ -533,6 +541,7 @@ export class Engine {
       this.stopping = true;
       this.listenerOpen = false;
       this.loop.remove(this.listener.fd);
+      this.onClosing?.("listener");
       this.listener.close();
     }
     for (const conn of this.connections) {
@@ -545,6 +554,8 @@ export class Engine {
     }
     if (graceful && idleGraceMs > 0) {
       const timer = setTimeout(() => {
+        // A request already in a socket but not yet read would look idle: read what the kernel holds first.
+        this.loop.pollNow();
         for (const conn of this.connections) if (conn?.isIdle) conn.destroy();
       }, idleGraceMs);
       // deno-lint-ignore no-explicit-any
@@ -559,6 +570,7 @@ export class Engine {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.errorLog.summarize(); // what the rate limit left out is told before the engine goes
+    this.onClosing?.("loop");
     this.loop.close();
     void this.loop.ended.then(this.closedResolve, this.closedResolve);
   }

@@ -9,7 +9,7 @@
 // Why this shape, with numbers: docs/event-loop.md.
 import process from "node:process";
 import { lib, runtime, type WakeReader } from "../ffi/index.ts";
-import { check, EINVAL, ENOSYS, EPERM, SyscallError } from "../ffi/errno.ts";
+import { check, EBADF, EINVAL, ENOSYS, EPERM, SyscallError } from "../ffi/errno.ts";
 import { ConfigError } from "../errors.ts";
 import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD } from "./constants.ts";
 
@@ -88,11 +88,35 @@ function ioMode(): "auto" | "epoll" | "io_uring" {
   throw new ConfigError("REUSEPORT_IO", `must be "auto", "epoll" or "io_uring", got ${JSON.stringify(value)}`);
 }
 
+/**
+ * Native memory a loop owns (the poller's event slots, the ring's completions and provided buffers): freed
+ * when the loop closes outside a drain, at the end of the drain otherwise, or when a loop that was never
+ * closed is collected. The views over it never leave this module and the engine's handlers (which use them
+ * only while a drain runs), so no JS reference outlives the memory.
+ */
+interface NativeParts {
+  poller: number;
+  ring: number;
+}
+const releaseNative = new FinalizationRegistry<NativeParts>(destroyNative);
+function destroyNative(parts: NativeParts): void {
+  if (parts.poller >= 0) lib.rp_poller_destroy(parts.poller);
+  if (parts.ring >= 0) lib.rp_ring_destroy(parts.ring); // the kernel cancels what is still armed
+  parts.poller = -1;
+  parts.ring = -1;
+}
+
+const NO_EVENTS = new Uint32Array(0);
+
 export class PollLoop {
   readonly handle: number;
   readonly epollFd: number;
-  /** events[2i] = epoll mask, events[2i+1] = token, for i < the count handed to the handler. */
-  readonly events: Uint32Array;
+  /**
+   * events[2i] = epoll mask, events[2i+1] = token, for i < the count handed to the handler: valid only
+   * during the handler's call (after close(), an empty array).
+   */
+  private eventSlots: Uint32Array;
+  private readonly native: NativeParts;
   private reader: WakeReader | null = null;
   /** Resolves once the wake reader has returned for good after close() and the runtime let go of the fd. */
   ended: Promise<void> = Promise.resolve();
@@ -133,29 +157,50 @@ export class PollLoop {
 
   constructor(readonly eventsMax: number = POLL_EVENTS_MAX) {
     this.handle = check(lib.rp_poller_create(eventsMax), "epoll_create1");
+    this.native = { poller: this.handle, ring: -1 };
+    releaseNative.register(this, this.native, this);
     this.epollFd = check(lib.rp_poller_fd(this.handle), "epoll_create1");
-    this.events = new Uint32Array(runtime.viewNative(lib.rp_poller_events(this.handle), eventsMax * 8));
+    this.eventSlots = new Uint32Array(runtime.viewNative(lib.rp_poller_events(this.handle), eventsMax * 8));
     openLoops++;
   }
 
+  /** Whether close() was called: nothing of the loop may be used any more. */
+  get closed(): boolean {
+    return this.stopped;
+  }
+
   add(fd: number, mask: number, token: number): void {
+    if (this.stopped) return; // the epoll fd is closed, and its number may already be another's
     const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, mask >>> 0, token); // >>> 0: EPOLLET is bit 31
     if (rc < 0) throw new SyscallError("epoll_ctl(ADD)", -rc, `fd ${fd}`);
   }
 
   modify(fd: number, mask: number, token: number): void {
+    if (this.stopped) return;
     const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_MOD, fd, mask >>> 0, token);
     if (rc < 0) throw new SyscallError("epoll_ctl(MOD)", -rc, `fd ${fd}`);
   }
 
   /** Removes fd; closing an fd removes it too, so callers about to close may skip this. */
   remove(fd: number): void {
+    if (this.stopped) return;
     lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_DEL, fd, 0, 0);
   }
 
-  /** One synchronous epoll_wait; returns the number of events in `events`. */
+  /** One synchronous epoll_wait; returns the number of events (read them with eventToken/eventMask). */
   wait(timeoutMs = 0): number {
+    if (this.stopped) return 0;
     return check(lib.rp_poller_wait(this.handle, timeoutMs), "epoll_wait");
+  }
+
+  /** The token of the last wait's event i (i below its count). */
+  eventToken(i: number): number {
+    return this.eventSlots[2 * i + 1];
+  }
+
+  /** The epoll mask of the last wait's event i. */
+  eventMask(i: number): number {
+    return this.eventSlots[2 * i];
   }
 
   /**
@@ -172,6 +217,7 @@ export class PollLoop {
       throw new SyscallError("io_uring_setup", -ring);
     }
     this.ring = ring;
+    this.native.ring = ring;
     this.tickUs = tickUs;
     this.ringBuffers = new Uint8Array(runtime.viewNative(lib.rp_ring_buffers(ring), RING_BUFFERS * RING_BUFFER_BYTES));
     this.completions = new Uint32Array(runtime.viewNative(lib.rp_ring_completions(ring), RING_COMPLETIONS_MAX * 16));
@@ -183,15 +229,21 @@ export class PollLoop {
 
   /** Queues a multishot recv of fd; its completions carry token and generation. 0 or -errno. */
   recv(fd: number, token: number, generation: number): number {
+    if (this.stopped) return -EBADF;
     const rc = lib.rp_ring_recv(this.ring, fd, token, generation);
     this.submitSoon();
     return rc;
   }
 
-  /** Cancels fd's recvs; `now` for an fd about to be closed (see zig/src/ring.zig). */
-  cancel(fd: number, now: boolean): void {
-    lib.rp_ring_cancel(this.ring, fd, now ? 1 : 0);
+  /**
+   * Cancels fd's recvs; `now` for an fd about to be closed (see zig/src/ring.zig). 0, or -errno when the
+   * cancel could not be queued or submitted (the recv may then still hold the socket).
+   */
+  cancel(fd: number, now: boolean): number {
+    if (this.stopped) return 0; // the ring is closed or closing: the kernel cancels everything with it
+    const rc = lib.rp_ring_cancel(this.ring, fd, now ? 1 : 0);
     if (!now) this.submitSoon();
+    return rc;
   }
 
   /**
@@ -209,6 +261,11 @@ export class PollLoop {
     this.submitScheduled = false;
     if (!this.draining) this.drain();
   };
+
+  /** Handles what is ready now (one drain), outside the runtime's wake: for a caller about to act on idleness. */
+  pollNow(): void {
+    if (!this.draining && this.reader) this.drain();
+  }
 
   /** Starts delivering events to handler from the runtime's event loop. */
   start(handler: EventHandler): void {
@@ -235,6 +292,7 @@ export class PollLoop {
       this.drainRounds();
     } finally {
       this.draining = false;
+      if (this.stopped) this.releaseNative(); // close() came from a handler of this drain
     }
   };
 
@@ -242,6 +300,7 @@ export class PollLoop {
     let workRounds = 0;
     for (let round = 0; round < DRAIN_ROUNDS_MAX; round++) {
       const count = this.ring >= 0 ? this.pollRing() : this.wait(0);
+      if (this.stopped) return;
       if (this.ticked) {
         this.ticked = false;
         schedule(this.drain); // still busy: the runtime's timers and I/O first, then go on
@@ -271,7 +330,7 @@ export class PollLoop {
       }
       this.idleSpins = 0;
       if (++workRounds === 2) this.quiet = false; // work came while we handled work: traffic is dense
-      if (this.ring < 0) this.handler!(count, this.events);
+      if (this.ring < 0) this.handler!(count, this.eventSlots);
       if (this.stopped) return;
     }
     // Still busy: let timers, promises and I/O callbacks run, then go on without a wake.
@@ -300,7 +359,7 @@ export class PollLoop {
     if (this.epollReady && !this.stopped) {
       const count = this.wait(0);
       if (count === 0) this.epollReady = false;
-      else this.handler!(count, this.events);
+      else this.handler!(count, this.eventSlots);
       work += count;
     }
     if (work > 0) this.busy = true;
@@ -318,7 +377,11 @@ export class PollLoop {
     this.busy = false;
   }
 
-  /** Stops the wake thread (joined natively) and closes the epoll fd; registered fds stay open. */
+  /**
+   * Stops the wake thread (joined natively) and closes the epoll fd and the ring; registered fds stay open.
+   * Called from a handler, inside a drain, the native side goes at the end of that drain: the drain's
+   * caller may still be reading this round's events, completions and buffers.
+   */
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -327,8 +390,15 @@ export class PollLoop {
       const released = this.reader.close();
       this.ended = Promise.all([this.ended, released]).then(() => {});
     }
-    lib.rp_poller_destroy(this.handle);
-    if (this.ring >= 0) lib.rp_ring_destroy(this.ring); // the kernel cancels what is still armed
+    if (!this.draining) this.releaseNative();
+  }
+
+  private releaseNative(): void {
+    releaseNative.unregister(this);
+    this.eventSlots = NO_EVENTS;
+    this.completions = NO_EVENTS;
+    this.ringBuffers = new Uint8Array(0);
     this.ring = -1;
+    destroyNative(this.native);
   }
 }

@@ -13,3 +13,4 @@ import "./http-perf-regressions.ts";
 import "./io-paths.ts";
 import "./http-slow-clients.ts";
 import "./defects.ts";
+import "./lifecycle.ts";
