@@ -12,5 +12,6 @@ import "./udp.ts";
 import "./http-perf-regressions.ts";
 import "./io-paths.ts";
 import "./http-slow-clients.ts";
+import "./http-faults.ts";
 import "./defects.ts";
 import "./lifecycle.ts";
