@@ -21,9 +21,9 @@ const ACCEPTS_PER_WAKE_MAX = 256;
 const WRITE_BUFFER_BYTES = 64 * 1024;
 /** Sends a round may hold before they go out early (each is 16 bytes of entry). */
 const SEND_BATCH_MAX = 512;
-const EMFILE = 24;
-const ENFILE = 23;
-/** After EMFILE the listener rests this long (it stays readable, so epoll would spin). */
+/** accept4 errors that say the process or the kernel is out of something: EMFILE, ENFILE, ENOBUFS, ENOMEM. */
+const ACCEPT_RESOURCE_ERRORS = new Set([24, 23, 105, 12]);
+/** After such an error the listener rests this long (it stays readable, so epoll would spin). */
 const ACCEPT_PAUSE_MS = 100;
 
 export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
@@ -295,12 +295,18 @@ export class Engine {
       if (fd === -EAGAIN) return;
       if (fd < 0) {
         this.stats.acceptErrors++;
-        if (-fd === EMFILE || -fd === ENFILE) this.pauseAccepting();
-        return;
+        // Out of fds or kernel memory: the listener stays readable, so rest instead of spinning. Anything else
+        // (ECONNABORTED, EPROTO, a firewall's EPERM) was that one connection's: go on with the next.
+        if (ACCEPT_RESOURCE_ERRORS.has(-fd)) {
+          this.pauseAccepting();
+          return;
+        }
+        continue;
       }
       if (this.stats.active >= this.limits.maxConnections || this.stopping) {
         this.stats.rejectedConnections++;
         lib.rp_close(fd);
+        this.onConnectionClosed?.(); // least-connections counted it when it chose this worker
         continue;
       }
       const peer = decodeSockaddr(this.peerScratch, 128);
@@ -310,8 +316,8 @@ export class Engine {
     }
   }
 
+  /** The connections wait in the accept queue meanwhile (what overflows it is the kernel's listen drops). */
   private pauseAccepting(): void {
-    this.stats.rejectedConnections++;
     this.loop.remove(this.listener.fd);
     setTimeout(() => {
       if (this.listenerOpen) this.loop.add(this.listener.fd, EPOLLIN, LISTENER_TOKEN);

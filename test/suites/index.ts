@@ -15,3 +15,4 @@ import "./http-slow-clients.ts";
 import "./http-faults.ts";
 import "./defects.ts";
 import "./lifecycle.ts";
+import "./accept.ts";
