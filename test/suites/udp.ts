@@ -152,11 +152,11 @@ test("udp: message views and batch data read after close(), and close() from the
   assert.ok(["hello0", "TypeError"].includes(result.laterText), `a view kept past close() reads its bytes or throws: ${result.laterText}`);
   assert.ok(["mine", "TypeError"].includes(result.dataText), `batch data after close() reads its bytes or throws: ${result.dataText}`);
   const { underLoad } = result;
-  assert.equal(underLoad.delivered, 5000, `the flood reached the handler 5,000 times, then close() stopped it: ${JSON.stringify(underLoad)}`);
-  assert.equal(underLoad.received, 5000, "received counts what the handler got");
+  assert.equal(underLoad.delivered, 2000, `the flood reached the handler 2,000 times, then close() stopped it: ${JSON.stringify(underLoad)}`);
+  assert.ok(underLoad.flooding, `the other process was still flooding at the close: ${JSON.stringify(underLoad)}`);
+  assert.equal(underLoad.received, 2000, "received counts what the handler got");
   assert.ok(underLoad.closeDrops >= 0 && underLoad.closeDrops < 64, `at most the rest of one batch is dropped by the close: ${underLoad.closeDrops}`);
   assert.equal(underLoad.unreadable, 0, `every message kept under load still reads its bytes (${underLoad.kept} kept)`);
-  assert.equal(underLoad.flooderCode, 0, "the flooding process ran to its end");
 }, { timeoutMs: 40_000 });
 
 /** Sends one datagram to port from client and waits (bounded) for the answer's bytes. */
