@@ -4,7 +4,7 @@
  */
 export { serve, serveUdp, type Options, type UdpOptions } from "./serve.ts";
 export { Server, type ServeInfo, type ServeOptions, type StopOptions } from "./http/server.ts";
-export { type ClusterOptions, ClusterServer, CrashLoopError } from "./cluster/supervisor.ts";
+export { type ClusterOptions, ClusterServer, CrashLoopError, ReloadError } from "./cluster/supervisor.ts";
 export type { ClusterStats, KernelListenStats, WorkerStats } from "./cluster/cluster-stats.ts";
 export { exposition as prometheusExposition } from "./cluster/metrics.ts";
 export type { Limits } from "./http/limits.ts";

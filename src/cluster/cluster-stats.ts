@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { COUNTER_NAMES, type CounterName, F, type SharedStats, SlotState } from "./shared-stats.ts";
 import { procNetSockets, tcpExtCounters } from "../net/proc-net.ts";
+import type { ControlCounters } from "./control.ts";
 
 export interface WorkerStats {
   id: number;
@@ -26,6 +27,8 @@ export interface ClusterStats {
   kernelDrops?: number;
   /** HTTP clusters: connections the kernel dropped before any worker could accept them (null without procfs). */
   kernel?: KernelListenStats | null;
+  /** The primary's stats(): what its control socket refused (malformed lines, peers of another uid). */
+  control?: ControlCounters;
 }
 
 /**

@@ -35,7 +35,8 @@ export const F = {
   bytesDiscarded: 18,
   /** Date.now() written by the worker's loop every HEARTBEAT_MS; stale means stalled. */
   heartbeatMs: 19,
-  /** For thread workers: fds the primary closes if the thread dies without closing them. */
+  /** For thread workers: the listener fd + 1 and the poller handle (0: none), which the primary
+   * closes if the thread dies holding them; the worker zeroes each before it closes it itself. */
   listenerFd: 20,
   pollerHandle: 21,
   // Written by the primary only:
@@ -83,15 +84,37 @@ export class SharedStats {
     readonly fdBitmapBytes: number,
     private readonly bytes: number,
     private readonly pointer: unknown,
+    buffer: ArrayBuffer,
   ) {
-    const buffer = runtime.viewNative(pointer as never, bytes);
-    const fieldsBytes = (HEADER_FIELDS + 2 * slotCount * SLOT_FIELDS) * 8;
+    const fieldsBytes = SharedStats.fieldsBytesFor(slotCount);
     this.fields = new Float64Array(buffer, 0, fieldsBytes / 8);
     this.bitmaps = new Uint8Array(buffer, fieldsBytes, slotCount * fdBitmapBytes);
   }
 
   static bytesFor(slotCount: number, fdBitmapBytes: number): number {
-    return (HEADER_FIELDS + 2 * slotCount * SLOT_FIELDS) * 8 + slotCount * fdBitmapBytes;
+    return SharedStats.fieldsBytesFor(slotCount) + slotCount * fdBitmapBytes;
+  }
+
+  /** The header and every slot and retired record: what a reader of counters needs (no fd bitmaps). */
+  static fieldsBytesFor(slotCount: number): number {
+    return (HEADER_FIELDS + 2 * slotCount * SLOT_FIELDS) * 8;
+  }
+
+  /** What a stats file's first 64 bytes declare, or null when they are not this layout version's header. */
+  static headerOf(header: Uint8Array): { slotCount: number; fdBitmapBytes: number } | null {
+    if (header.byteLength < HEADER_FIELDS * 8) return null;
+    const fields = new Float64Array(header.slice(0, HEADER_FIELDS * 8).buffer);
+    const [version, slotCount, fdBitmapBytes] = fields;
+    if (version !== STATS_VERSION || !Number.isInteger(slotCount) || slotCount <= 0 || !Number.isInteger(fdBitmapBytes) || fdBitmapBytes < 0) return null;
+    return { slotCount, fdBitmapBytes };
+  }
+
+  /** A copy of a stats file's fields (fieldsBytesFor bytes) read from outside (reuseport stats):
+   * nothing is mapped, so unmap() does nothing, and it has no fd bitmaps. */
+  static fromFields(path: string, slotCount: number, fields: Uint8Array): SharedStats {
+    const bytes = SharedStats.fieldsBytesFor(slotCount);
+    if (fields.byteLength !== bytes) throw new RangeError(`stats fields of ${slotCount} slots are ${bytes} bytes, got ${fields.byteLength}`);
+    return new SharedStats(path, slotCount, 0, bytes, null, fields.slice().buffer);
   }
 
   /** Maps (creating when absent) the stats file; the primary creates, workers attach. */
@@ -104,7 +127,7 @@ export class SharedStats {
       const errno = -new DataView(errorOut.buffer).getInt32(0, true);
       throw new SyscallError("mmap", errno, path, `shared stats ${errnoName(errno)}`);
     }
-    const stats = new SharedStats(path, slotCount, fdBitmapBytes, bytes, pointer);
+    const stats = new SharedStats(path, slotCount, fdBitmapBytes, bytes, pointer, runtime.viewNative(pointer as never, bytes));
     const header = stats.fields;
     if (header[0] === 0) {
       header[0] = STATS_VERSION;
@@ -136,6 +159,7 @@ export class SharedStats {
   }
 
   unmap(): void {
+    if (this.pointer === null) return; // a copy (fromFields)
     lib.rp_shm_unmap(this.pointer as never, this.bytes);
   }
 

@@ -2,7 +2,6 @@
 // creates the steering maps and the shared stats, starts N workers (threads or processes) that
 // each open their own socket in the port's reuseport group, replaces crashed ones with
 // backoff, rolls them over on reload, and stops them gracefully.
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { lib, runtime, type WorkerHandle, type WorkerMode } from "../ffi/index.ts";
@@ -18,7 +17,7 @@ import { type ClusterStats, collectStats, kernelListenStats } from "./cluster-st
 import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
-import { enableRequestMigration, runtimeFileName, sweepStaleFiles } from "./host.ts";
+import { enableRequestMigration, privateDirectory, runtimeFileName, sweepStaleFiles } from "./host.ts";
 
 export interface ClusterOptions {
   workers?: number | "auto";
@@ -47,6 +46,15 @@ export class CrashLoopError extends Error {
   override readonly name = "CrashLoopError";
 }
 
+/** A reload that could not replace every worker; the workers that served before it keep serving. */
+export class ReloadError extends Error {
+  override readonly name = "ReloadError";
+}
+
+function exitText(code: number | null, signal: string | null): string {
+  return signal ? `signal ${signal}` : `code ${code}`;
+}
+
 function checkMetrics(metrics: ClusterOptions["metrics"]): void {
   if (metrics === undefined) return;
   if (typeof metrics !== "object" || metrics === null) throw new ConfigError("metrics", "must be { port } or { path }");
@@ -72,6 +80,8 @@ interface Member {
   generation: number;
   handle: WorkerHandle;
   state: "starting" | "listening" | "retiring";
+  /** Started by a reload: becomes its id's current worker only once it listens. */
+  candidate: boolean;
   listening: Promise<void>;
   resolveListening: () => void;
   rejectListening: (error: Error) => void;
@@ -108,6 +118,10 @@ export class ClusterServer {
   /** least-connections: slots whose worker looks stalled and carries the load penalty. */
   private readonly penalized = new Set<number>();
   private stallMonitor: ReturnType<typeof setInterval> | null = null;
+  /** The last reload started or queued; the next one runs after it. */
+  private reloadTail: Promise<void> = Promise.resolve();
+  /** A reload queued behind a running one: later calls join it rather than queue more. */
+  private reloadWaiting: Promise<void> | null = null;
 
   /** `single` is options without the cluster's own keys (what each worker's server takes). */
   constructor(
@@ -143,6 +157,7 @@ export class ClusterServer {
     this.freeSlots = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
     sweepStaleFiles();
     const name = runtimeFileName();
+    const controlDirectory = privateDirectory(name);
     // Thread workers share our fd table: if one dies, we close its fds (tracked as bits).
     const fdBitmapBytes = this.mode === "thread" ? Math.ceil(Math.min(files.soft, 1 << 20) / 8) : 0;
     this.shared = SharedStats.map(join("/dev/shm", name), slotCount, fdBitmapBytes);
@@ -150,7 +165,7 @@ export class ClusterServer {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
     });
-    this.listening = this.start(join(tmpdir(), `${name}.sock`));
+    this.listening = this.start(controlDirectory);
   }
 
   private createSteering(): SteeringSetup | null {
@@ -164,9 +179,9 @@ export class ClusterServer {
     }
   }
 
-  private async start(controlPath: string): Promise<void> {
+  private async start(controlDirectory: string): Promise<void> {
     // A worker's end is learnt from its exit promise, so a closed control connection needs no action.
-    this.control = await ControlServer.listen(controlPath, (message) => this.onMessage(message), () => {});
+    this.control = await ControlServer.listen(controlDirectory, this.shared.slotCount, (message) => this.onMessage(message), () => {});
     if (this.options.signals !== false) this.installSignals();
     if (this.options.metrics?.port !== undefined) {
       this.metricsServer = startMetrics({ port: this.options.metrics.port, hostname: this.options.metrics.hostname }, () => this.stats());
@@ -208,9 +223,11 @@ export class ClusterServer {
     (this.stallMonitor as any).unref?.();
   }
 
-  private spawn(id: number): Member {
+  /** Starts a worker for `id`: its current one at once, or (candidate) once it listens. Throws when
+   * every stats slot is taken (workers still retiring). */
+  private spawn(id: number, candidate = false): Member {
     const slot = this.freeSlots.pop();
-    if (slot === undefined) throw new Error("reuseport: no free stats slot (too many workers retiring at once)");
+    if (slot === undefined) throw new Error(`no free stats slot (all ${this.shared.slotCount} taken: workers still retiring)`);
     this.foldSlot(slot);
     const generation = (this.generations.get(id) ?? 0) + 1;
     this.generations.set(id, generation);
@@ -239,21 +256,28 @@ export class ClusterServer {
       rejectListening = reject;
     });
     listening.catch(() => {}); // a failed start is handled by onExit
-    const member: Member = { id, slot, generation, handle, state: "starting", listening, resolveListening, rejectListening };
+    const member: Member = { id, slot, generation, handle, state: "starting", candidate, listening, resolveListening, rejectListening };
     this.members.set(slot, member);
-    const previous = this.current.get(id);
-    if (previous) this.shared.slot(previous.slot)[F.current] = 0;
-    this.shared.slot(slot)[F.current] = 1;
-    this.current.set(id, member);
+    if (!candidate) this.makeCurrent(member);
     handle.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     return member;
+  }
+
+  private makeCurrent(member: Member): void {
+    member.candidate = false;
+    const previous = this.current.get(member.id);
+    if (previous && previous !== member) this.shared.slot(previous.slot)[F.current] = 0;
+    this.shared.slot(member.slot)[F.current] = 1;
+    this.current.set(member.id, member);
   }
 
   private onMessage(message: ToPrimary): void {
     const member = this.members.get(message.slot);
     if (!member) return;
-    if (message.type === "listening") {
+    // A worker told to stop before it listened stays retiring.
+    if (message.type === "listening" && member.state === "starting") {
       member.state = "listening";
+      if (member.candidate) this.makeCurrent(member);
       member.resolveListening();
       this.firstListen.get(member.id)?.();
     }
@@ -269,12 +293,14 @@ export class ClusterServer {
       for (let bit = 0; bit < 8; bit++) if (bitmap[byte] & (1 << bit)) lib.rp_close(byte * 8 + bit);
       bitmap[byte] = 0;
     }
-    if (fields[F.pollerHandle] > 0 || fields[F.listenerFd] > 0) {
-      lib.rp_poller_destroy(fields[F.pollerHandle]); // joins its wake thread, closes its epoll fd
-      lib.rp_close(fields[F.listenerFd]); // out of the reuseport group, or it would take connections
-    }
+    // Only what the thread still owned: a worker zeroes each field before it closes that one itself,
+    // and the number may since belong to another worker.
+    if (fields[F.pollerHandle] > 0) lib.rp_poller_destroy(fields[F.pollerHandle]); // joins its wake thread, closes its epoll fd
+    if (fields[F.listenerFd] > 0) lib.rp_close(fields[F.listenerFd] - 1); // out of the reuseport group, or it would take connections
     // The dead thread's ring: the kernel cancelled its requests when the thread ended; this closes it and frees its buffers.
     if (fields[F.ringHandle] > 0) lib.rp_ring_destroy(fields[F.ringHandle] - 1);
+    fields[F.pollerHandle] = 0;
+    fields[F.listenerFd] = 0;
     fields[F.ringHandle] = 0;
   }
 
@@ -290,7 +316,8 @@ export class ClusterServer {
     const wasCurrent = this.current.get(member.id) === member;
     const planned = this.stopping || member.state === "retiring";
     if (planned || !wasCurrent) {
-      member.rejectListening(new Error("worker stopped"));
+      // A reload's candidate that died before listening is that reload's failure, not a crash to restart.
+      member.rejectListening(new Error(planned ? "worker stopped" : `exited (${exitText(code, signal)}) before listening`));
       this.checkFinished();
       return;
     }
@@ -306,7 +333,7 @@ export class ClusterServer {
     const times = (this.crashTimes.get(member.id) ?? []).filter((t) => now - t < windowMs);
     times.push(now);
     this.crashTimes.set(member.id, times);
-    const how = signal ? `signal ${signal}` : `code ${code}`;
+    const how = exitText(code, signal);
     if (times.length > limit) {
       const error = new CrashLoopError(`reuseport: worker ${member.id} crashed ${times.length} times within ${windowMs} ms (last: ${how}); giving up`);
       console.error(error.message);
@@ -318,8 +345,19 @@ export class ClusterServer {
     this.shared.retired(member.id)[F.restarts]++;
     const delay = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_MIN * 2 ** (times.length - 1));
     console.error(`reuseport: worker ${member.id} exited (${how}); restarting in ${delay} ms`);
+    this.respawnAfter(member.id, delay);
+  }
+
+  /** Replaces a crashed worker after `delay` ms, unless a reload's candidate took its place meanwhile. */
+  private respawnAfter(id: number, delay: number): void {
     setTimeout(() => {
-      if (!this.stopping) this.spawn(member.id);
+      if (this.stopping || this.current.has(id)) return;
+      try {
+        this.spawn(id);
+      } catch (error) {
+        console.error(`reuseport: worker ${id} cannot be restarted yet: ${(error as Error).message}; retrying in ${BACKOFF_MS_MAX} ms`);
+        this.respawnAfter(id, BACKOFF_MS_MAX);
+      }
     }, delay);
   }
 
@@ -351,15 +389,50 @@ export class ClusterServer {
     else this.resolveFinished();
   }
 
-  /** Rolling restart: each worker is replaced by a fresh one (re-importing the module), the
-   * new one listening before the old one stops accepting. */
-  async reload(): Promise<void> {
-    for (let id = 0; id < this.workerCount && !this.stopping; id++) {
+  /**
+   * Rolling restart: each worker is replaced by a fresh one (re-importing the module), the new one
+   * listening before the old one stops accepting. Reloads run one at a time: a call while one runs
+   * queues one more, and calls while that one waits join it (a SIGHUP storm is two reloads). Rejects
+   * with a ReloadError when a new worker fails to listen (the old ones keep serving, the rest of the
+   * roll is not tried), when no stats slot is free, or when the cluster stops meanwhile.
+   */
+  reload(): Promise<void> {
+    if (this.stopping) return Promise.reject(new ReloadError("reuseport: reload refused: the cluster is stopping"));
+    if (this.reloadWaiting) return this.reloadWaiting;
+    const run = this.reloadTail.catch(() => {}).then(() => {
+      this.reloadWaiting = null;
+      return this.rollOver();
+    });
+    this.reloadWaiting = run;
+    this.reloadTail = run;
+    return run;
+  }
+
+  private async rollOver(): Promise<void> {
+    for (let id = 0; id < this.workerCount; id++) {
+      if (this.stopping) throw new ReloadError("reuseport: reload cancelled: the cluster is stopping");
       const old = this.current.get(id);
-      const fresh = this.spawn(id);
-      await fresh.listening;
-      if (old) this.retire(old, true);
+      let fresh: Member;
+      try {
+        fresh = this.spawn(id, true);
+      } catch (error) {
+        throw this.reloadFailed(`worker ${id} could not start: ${(error as Error).message}`);
+      }
+      try {
+        await fresh.listening;
+      } catch (error) {
+        if (this.stopping) throw new ReloadError("reuseport: reload cancelled: the cluster is stopping");
+        throw this.reloadFailed(`worker ${id} (generation ${fresh.generation}) ${(error as Error).message}`);
+      }
+      if (old && this.members.get(old.slot) === old) this.retire(old, true);
     }
+  }
+
+  /** The one line a failed reload logs, and the error reload() rejects with. */
+  private reloadFailed(why: string): ReloadError {
+    const error = new ReloadError(`reuseport: reload failed: ${why}; the workers already serving keep serving`);
+    console.error(error.message);
+    return error;
   }
 
   private retire(member: Member, graceful: boolean): void {
@@ -417,11 +490,18 @@ export class ClusterServer {
     return null;
   }
 
-  /** Per-worker counters (live slots plus retired generations), totals and balance. */
+  /** The control socket workers report to (0600, in a 0700 directory of this primary's own). */
+  get controlPath(): string {
+    return this.control?.path ?? "";
+  }
+
+  /** Per-worker counters (live slots plus retired generations), totals and balance, and what the
+   * control socket refused. */
   stats(): ClusterStats {
     const stats = collectStats(this.shared, this.workerCount);
     if (this.kind === "udp") stats.kernelDrops = portKernelDrops(this.port);
     else stats.kernel = kernelListenStats(this.port); // accept-queue drops: the kernel counts them, no worker sees them
+    stats.control = { ...(this.control?.counters ?? { malformedLines: 0, refusedPeers: 0 }) };
     return stats;
   }
 
@@ -429,7 +509,7 @@ export class ClusterServer {
     const graceful = () => {
       void this.stop({ graceful: true }).then(() => process.exit(process.exitCode ?? 0));
     };
-    const reload = () => void this.reload();
+    const reload = () => void this.reload().catch(() => {}); // a failure is logged by reload()
     for (const [signal, handler] of [["SIGTERM", graceful], ["SIGINT", graceful], ["SIGHUP", reload]] as const) {
       process.on(signal, handler);
       this.signalHandlers.push([signal, handler]);

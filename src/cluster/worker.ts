@@ -64,8 +64,24 @@ function withMetrics(fetch: Handler, path: string, render: () => string): Handle
   };
 }
 
+const SIGKILL = 9;
+
+/**
+ * A process worker gets SIGKILL when its primary dies, even while its thread is stuck in a handler
+ * and cannot see the control socket close; one whose primary is already gone ends now.
+ */
+function dieWithPrimary(context: WorkerContext): void {
+  if (context.sameProcess) return;
+  check(lib.rp_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)");
+  if (process.ppid !== context.primaryPid) {
+    console.error(`reuseport: worker ${context.id}: its primary (pid ${context.primaryPid}) is gone; exiting`);
+    runtime.exitWorker(1);
+  }
+}
+
 /** Shared memory and identity of this worker: maps the stats file, fills the slot, pins the CPU. */
 function attachSlot(context: WorkerContext): { stats: SharedStats; slot: Float64Array } {
+  dieWithPrimary(context);
   const stats = SharedStats.map(context.statsPath, context.slotCount, context.fdBitmapBytes);
   const slot = stats.slot(context.slot); // zeroed by the primary when it handed the slot out
   slot[F.state] = SlotState.Starting;
@@ -150,9 +166,17 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   if (steering) joinSteering(steering, context.id, listener.fd);
   const fetch = context.metricsPath === null ? normalized.fetch : withMetrics(normalized.fetch, context.metricsPath, () => exposition(collectStats(stats, context.workerCount)));
   const engine = new Engine(listener, limits, fetch, error, slot);
-  slot[F.listenerFd] = listener.fd;
+  // What the primary closes if this thread dies holding it; each is zeroed before the engine closes it.
+  slot[F.listenerFd] = listener.fd + 1;
   slot[F.pollerHandle] = engine.loop.handle;
   slot[F.ringHandle] = engine.loop.ring + 1;
+  engine.onClosing = (what) => {
+    if (what === "listener") slot[F.listenerFd] = 0;
+    else {
+      slot[F.pollerHandle] = 0;
+      slot[F.ringHandle] = 0;
+    }
+  };
   if (context.sameProcess) engine.fdBitmap = stats.fdBitmap(context.slot);
   let heartbeat: ReturnType<typeof setInterval> | null = null;
   if (steering?.kind === "least-connections") {
@@ -179,8 +203,15 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
 export function startUdpWorker(options: UdpServeOptions, context: WorkerContext): UdpServer {
   const { stats, slot } = attachSlot(context);
   const server = serveUdpSingle({ ...options, hostname: context.hostname, port: context.port, reusePort: true }, slot);
-  slot[F.listenerFd] = server.fd;
+  slot[F.listenerFd] = server.fd + 1;
   slot[F.pollerHandle] = server.pollerHandle;
+  // close() (stop() ends in it) closes both: zero them first, as for HTTP.
+  const close = server.close.bind(server);
+  server.close = () => {
+    slot[F.listenerFd] = 0;
+    slot[F.pollerHandle] = 0;
+    close();
+  };
   superviseWorker(context, stats, slot, server, server.port, () => {});
   return server;
 }

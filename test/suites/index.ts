@@ -16,3 +16,4 @@ import "./http-faults.ts";
 import "./defects.ts";
 import "./lifecycle.ts";
 import "./accept.ts";
+import "./control-plane.ts";
