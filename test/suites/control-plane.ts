@@ -64,8 +64,10 @@ for (const mode of MODES) {
       const load = await LoadClient.start(cluster.port, { keepAlive: 16, fresh: 4 });
       const before = await cluster.statsUntil((s) => s.totals.requests > 100);
       writeFileSync(brokenFile, "");
+      const asked = Date.now();
       cluster.command("reload");
       const failed = await cluster.line((l) => l.startsWith("reload-failed ") || l === "reloaded", 30_000);
+      const rejectedMs = Date.now() - asked;
       assert.match(failed, /^reload-failed .*worker 0 .*before listening/, failed);
       // The one line the primary logs says which worker and why.
       assert.equal(cluster.stderr.match(/reuseport: reload failed/g)?.length, 1, cluster.stderr);
@@ -78,6 +80,7 @@ for (const mode of MODES) {
       assert.equal(await cluster.line((l) => l.startsWith("reload-failed ") || l === "reloaded", 30_000), "reloaded");
       const totals = await load.stop();
       assert.equal(crashLine(load.stderr), null);
+      console.log(`broken reload: rejected after ${rejectedMs} ms; load ${JSON.stringify({ requests: totals.requests, failed: totals.failed })}`);
       assertNoFailures(totals);
       await endCleanly(cluster);
     } finally {
@@ -156,6 +159,31 @@ test(`control: malformed control lines are ignored and counted, the cluster keep
     await cluster.stop();
   }
 }, { timeoutMs: 40_000 });
+
+/** Root with setpriv can act as another uid that still reaches the 0700 directory (CAP_DAC_OVERRIDE kept). */
+const otherUser = process.getuid?.() === 0 && spawnSync("setpriv", ["--version"]).status === 0 ? false : "needs root and setpriv to connect as another uid";
+
+test(`control: a peer of another uid is refused and counted (${runtimeName})`, async () => {
+  const cluster = await ClusterChild.start({ workers: 2 });
+  try {
+    cluster.command("control");
+    const path = (await cluster.line((l) => l.startsWith("control "))).slice(8);
+    const hello = JSON.stringify({ type: "hello", slot: 0, id: 0, generation: 1, pid: 1 });
+    // node as uid 65534: prints what it read before the primary closed the connection.
+    const script = `const s = require("net").connect(${JSON.stringify(path)}, () => s.write(${JSON.stringify(hello + "\n")}));
+      let got = ""; s.on("data", (d) => (got += d)); s.on("error", (e) => console.log("error " + e.code)); s.on("close", () => console.log("closed " + got.length));`;
+    const peer = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_override", "--ambient-caps=+dac_override", "node", "-e", script], { encoding: "utf8", timeout: 20_000 });
+    assert.match(peer.stdout, /closed 0|error ECONNRESET/, `${peer.stdout} ${peer.stderr}`);
+    const stats = await cluster.statsUntil((s) => (s.control?.refusedPeers ?? 0) >= 1);
+    assert.deepEqual(stats.control, { malformedLines: 0, refusedPeers: 1 });
+    assert.match(cluster.stderr, /refused a control connection from uid 65534/);
+    assert.ok(allListening(2)(stats));
+    assert.match(await oneShot(cluster.port), /^HTTP\/1.1 200/);
+    await endCleanly(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}, { timeoutMs: 40_000, skip: otherUser });
 
 test(`control: the control socket is 0600 in a private 0700 directory (${runtimeName})`, async () => {
   const cluster = await ClusterChild.start({ workers: 2 });
@@ -243,11 +271,13 @@ test(`control: process workers die with their primary on kill -9 (${runtimeName}
     assert.ok(pids.every((pid) => pid > 0 && pid !== cluster.child.pid), `${pids}`);
     // Stopped workers cannot see the control socket close: only the parent-death signal ends them.
     for (const pid of pids) process.kill(pid, "SIGSTOP");
+    const killed = Date.now();
     cluster.child.kill("SIGKILL");
     await cluster.exited;
     const deadline = Date.now() + 5_000;
-    while (!pids.every(gone) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!pids.every(gone) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.deepEqual(pids.filter((pid) => !gone(pid)), [], "every worker is gone within 5 s");
+    console.log(`pdeathsig: stopped workers gone ${Date.now() - killed} ms after kill -9 of the primary`);
   } finally {
     for (const pid of pids) {
       if (gone(pid)) continue;
