@@ -4,7 +4,7 @@
 // test/fixtures/sync-cluster-app.ts (2 workers, synchronous handler), keeps 32 keep-alive and 8
 // new-connection clients busy (test/fixtures/load-client.mjs), and calls reload() back to back until both
 // SOAK_RELOADS reloads and SOAK_REQUESTS requests are done, or SOAK_MAX_S passes (a failure). Prints the
-// figures (requests, reloads, failures, RSS at start and end) and exits non-zero on any failed request,
+// figures (requests, reloads, failures, RSS at start and at the end, once the retired workers are gone) and exits non-zero on any failed request,
 // crash or missed target.
 // Env: SOAK_RELOADS (100), SOAK_REQUESTS (1000000), SOAK_MAX_S (540 per runtime), SOAK_RUNTIMES (bun,deno).
 import { spawn } from "node:child_process";
@@ -45,6 +45,22 @@ function rssKiB(pid) {
     // gone meanwhile
   }
   return total;
+}
+
+const mib = (kib) => Math.round(kib / 102.4) / 10;
+
+/** How many child processes pid has. */
+function childCount(pid) {
+  let count = 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+      if (children) count += children.split(" ").length;
+    }
+  } catch {
+    // gone
+  }
+  return count;
 }
 
 /** A child process whose stdout is read as lines; `line(predicate)` waits for one (bounded). */
@@ -102,6 +118,7 @@ async function soak(runtime) {
   const rssStart = rssKiB(cluster.pid);
   let reloads = 0;
   let requests = 0;
+  let rssLoaded = 0;
   let failure = null;
   try {
     while ((reloads < RELOADS || requests < REQUESTS) && Date.now() - started < MAX_MS) {
@@ -110,13 +127,16 @@ async function soak(runtime) {
       if (answer !== "reloaded") throw new Error(answer);
       reloads++;
       requests = (await stats()).totals.requests;
+      if (reloads === 1) rssLoaded = rssKiB(cluster.pid); // under load, once: a baseline that growth is measured from
     }
   } catch (error) {
     failure = String(error);
   }
-  const rssEnd = rssKiB(cluster.pid);
   load.stdin.end("stop\n");
   const totals = JSON.parse(await client.line((l) => l.startsWith("{"), 20_000));
+  // The end figure once the last retired workers are gone (process workers: one child per worker again).
+  for (let i = 0; i < 100 && runtime === "deno" && childCount(cluster.pid) > 2; i++) await stats().catch(() => null);
+  const rssEnd = rssKiB(cluster.pid);
   const final = await stats().catch(() => null);
   cluster.kill("SIGTERM");
   const code = await Promise.race([exitCode, new Promise((resolve) => setTimeout(() => resolve("timeout"), 30_000))]);
@@ -127,7 +147,7 @@ async function soak(runtime) {
     seconds: Math.round((Date.now() - started) / 100) / 10,
     reloads, requests: totals.requests, serverRequests: final?.totals.requests ?? null, failed: totals.failed,
     reconnects: totals.reconnects, errors: totals.errors, restarts: final?.totals.restarts ?? null,
-    rssStartMiB: Math.round(rssStart / 102.4) / 10, rssEndMiB: Math.round(rssEnd / 102.4) / 10,
+    rssStartMiB: mib(rssStart), rssLoadedMiB: mib(rssLoaded), rssEndMiB: mib(rssEnd),
     exit: code, crash, failure, stderr: primary.stderr.slice(-2000),
   };
   const ok = !failure && !crash && code === 0 && totals.failed === 0 && reloads >= RELOADS && totals.requests >= REQUESTS;
@@ -140,7 +160,8 @@ for (const runtime of RUNTIMES) {
   const { ok, result } = await soak(runtime);
   allOk &&= ok;
   console.log(`soak ${runtime} (${result.mode} workers, ${result.io}): ${result.requests} requests, ${result.reloads} reloads, ` +
-    `${result.failed} failed, ${result.restarts} restarts, RSS ${result.rssStartMiB} -> ${result.rssEndMiB} MiB, ` +
+    `${result.failed} failed, ${result.restarts} restarts, RSS ${result.rssStartMiB} idle, ${result.rssLoadedMiB} after the first reload, ` +
+    `${result.rssEndMiB} MiB at the end, ` +
     `${result.seconds} s, exit ${result.exit}${ok ? "" : "  FAILED"}`);
   if (!ok) console.log(JSON.stringify(result, null, 2));
 }

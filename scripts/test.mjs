@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the native checks, then the shared suites under Bun (on both read paths) and under Deno.
+// `npm test`: the native checks, the shared suites under Bun (on both read paths) and under Deno, then a short soak.
 // Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
 import { spawn } from "node:child_process";
 import { join, dirname } from "node:path";
@@ -56,6 +56,12 @@ const epoll = await run("bun, REUSEPORT_IO=epoll", bin("bun"), bunArgs, root, { 
 results.push(tally("bun (epoll)", epoll, bunPass, bunFail));
 const denoArgs = ["test", "-A", "--no-check", "--config", "deno.json", ...(filter.length ? ["--filter", filter.join(" ")] : []), "test/deno.test.ts"];
 results.push(tally("deno", await run("deno", bin("deno"), denoArgs), /\| (\d+) passed/gm, /\| \d+ passed \| (\d+) failed/gm));
+
+if (filter.length === 0) {
+  // A short soak (npm run soak is the long one): rolling reloads under saturating load on each runtime's default path.
+  const soak = await run("soak (short)", "node", [join(root, "scripts/soak.mjs")], root, { SOAK_RELOADS: "30", SOAK_REQUESTS: "300000", SOAK_MAX_S: "90" });
+  results.push({ passed: soak.code === 0 ? 1 : 0, failed: soak.code === 0 ? 0 : 1 });
+}
 
 const passed = results.reduce((sum, r) => sum + r.passed, 0);
 const failed = results.reduce((sum, r) => sum + r.failed, 0);

@@ -316,6 +316,11 @@ export class ClusterServer {
     const wasCurrent = this.current.get(member.id) === member;
     const planned = this.stopping || member.state === "retiring";
     if (planned || !wasCurrent) {
+      // A retiring worker ends with 0 once its connections are done; anything else (a crash while it drained,
+      // or the kill at the stop deadline) is said, since no restart will tell.
+      if (member.state === "retiring" && (code !== 0 || signal !== null)) {
+        console.error(`reuseport: retiring worker ${member.id} (generation ${member.generation}) exited (${exitText(code, signal)})`);
+      }
       // A reload's candidate that died before listening is that reload's failure, not a crash to restart.
       member.rejectListening(new Error(planned ? "worker stopped" : `exited (${exitText(code, signal)}) before listening`));
       this.checkFinished();

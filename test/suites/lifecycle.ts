@@ -88,7 +88,7 @@ for (const c of combinations) {
     } finally {
       await cluster.stop();
     }
-  }, { timeoutMs: 120_000 });
+  }, { timeoutMs: 300_000 });
 
   test(`lifecycle: ${RELOADS} reload() calls under saturating load fail no request (${label(c)})`, async () => {
     const cluster = await startCluster(c);
@@ -104,7 +104,7 @@ for (const c of combinations) {
     } finally {
       await cluster.stop();
     }
-  }, { timeoutMs: 120_000 });
+  }, { timeoutMs: 300_000 });
 
   test(`lifecycle: killWorker under saturating load replaces the worker and the cluster lives (${label(c)})`, async () => {
     const cluster = await startCluster(c);
@@ -126,7 +126,7 @@ for (const c of combinations) {
     } finally {
       await cluster.stop();
     }
-  }, { timeoutMs: 120_000 });
+  }, { timeoutMs: 300_000 });
 
   test(`lifecycle: a worker stuck past the stop deadline is ended and the stop completes (${label(c)})`, async () => {
     const cluster = await startCluster(c, { stopTimeoutMs: 300 });
