@@ -25,6 +25,8 @@ const SEND_BATCH_MAX = 512;
 const ACCEPT_RESOURCE_ERRORS = new Set([24, 23, 105, 12]);
 /** After such an error the listener rests this long (it stays readable, so epoll would spin). */
 const ACCEPT_PAUSE_MS = 100;
+/** A graceful stop waits this long for the first request of a connection accepted just before it. */
+const FIRST_REQUEST_GRACE_MS = 1000;
 
 export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
@@ -132,6 +134,8 @@ export class Engine {
   private readonly sweepEveryMs: number;
   private readonly peerScratch = new Uint8Array(128);
   private listenerOpen = true;
+  /** The graceful stop's idle-close timers. */
+  private readonly stopTimers: ReturnType<typeof setTimeout>[] = [];
   private loopClosed = false;
   private closedResolve!: () => void;
   readonly closed: Promise<void> = new Promise((resolve) => (this.closedResolve = resolve));
@@ -540,7 +544,8 @@ export class Engine {
    * Stops accepting (closing the listener: with net.ipv4.tcp_migrate_req=1 the kernel moves its
    * queued connections to the group's other sockets). Graceful: in-flight requests finish and
    * are answered with Connection: close; idle connections get idleGraceMs to send one more
-   * request (answered with close), then close. Not graceful: everything closes now.
+   * request (answered with close), then close, and one that has not sent its first request yet gets
+   * FIRST_REQUEST_GRACE_MS. Not graceful: everything closes now.
    */
   stop(graceful: boolean, idleGraceMs = 0): void {
     if (!this.stopping) {
@@ -555,19 +560,26 @@ export class Engine {
       if (!graceful) conn.destroy();
       else {
         conn.closeAfterResponse = true;
-        if (idleGraceMs === 0 && conn.isIdle) conn.destroy();
+        if (idleGraceMs === 0 && conn.isIdle && conn.requests > 0) conn.destroy();
       }
     }
-    if (graceful && idleGraceMs > 0) {
-      const timer = setTimeout(() => {
-        // A request already in a socket but not yet read would look idle: read what the kernel holds first.
-        this.loop.pollNow();
-        for (const conn of this.connections) if (conn?.isIdle) conn.destroy();
-      }, idleGraceMs);
-      // deno-lint-ignore no-explicit-any
-      (timer as any).unref?.();
+    if (graceful) {
+      if (idleGraceMs > 0) this.closeIdleAfter(idleGraceMs, (conn) => conn.requests > 0);
+      // A connection accepted just before the stop whose first request is not here yet is no idle keep-alive:
+      // its client sent (or is sending) a request it expects an answer to. It gets a little longer.
+      this.closeIdleAfter(Math.max(idleGraceMs, FIRST_REQUEST_GRACE_MS), () => true);
     }
     if (this.stats.active === 0) this.shutdownLoop();
+  }
+
+  /** In afterMs, closes the idle connections that `which` picks, once what the kernel holds for them was read. */
+  private closeIdleAfter(afterMs: number, which: (conn: Connection) => boolean): void {
+    const timer = setTimeout(() => {
+      // A request already in a socket but not yet read would look idle: read what the kernel holds first.
+      this.loop.pollNow();
+      for (const conn of this.connections) if (conn?.isIdle && which(conn)) conn.destroy();
+    }, afterMs);
+    this.stopTimers.push(timer); // cleared when the loop closes (Deno's timers cannot be unref'd)
   }
 
   private shutdownLoop(): void {
@@ -575,6 +587,7 @@ export class Engine {
     this.loopClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    for (const timer of this.stopTimers.splice(0)) clearTimeout(timer);
     this.errorLog.summarize(); // what the rate limit left out is told before the engine goes
     this.onClosing?.("loop");
     this.loop.close();
