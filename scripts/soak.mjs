@@ -148,7 +148,7 @@ async function soak(runtime) {
     reloads, requests: totals.requests, serverRequests: final?.totals.requests ?? null, failed: totals.failed,
     reconnects: totals.reconnects, errors: totals.errors, restarts: final?.totals.restarts ?? null,
     rssStartMiB: mib(rssStart), rssLoadedMiB: mib(rssLoaded), rssEndMiB: mib(rssEnd),
-    exit: code, crash, failure, stderr: primary.stderr.slice(-2000),
+    exit: code, crash, failure, counters: final?.totals ?? null, stderr: primary.stderr.slice(-2000),
   };
   const ok = !failure && !crash && code === 0 && totals.failed === 0 && reloads >= RELOADS && totals.requests >= REQUESTS;
   return { ok, result };

@@ -59,7 +59,7 @@ results.push(tally("deno", await run("deno", bin("deno"), denoArgs), /\| (\d+) p
 
 if (filter.length === 0) {
   // A short soak (npm run soak is the long one): rolling reloads under saturating load on each runtime's default path.
-  const soak = await run("soak (short)", "node", [join(root, "scripts/soak.mjs")], root, { SOAK_RELOADS: "30", SOAK_REQUESTS: "300000", SOAK_MAX_S: "90" });
+  const soak = await run("soak (short)", "node", [join(root, "scripts/soak.mjs")], root, { SOAK_RELOADS: "10", SOAK_REQUESTS: "100000", SOAK_MAX_S: "60" });
   results.push({ passed: soak.code === 0 ? 1 : 0, failed: soak.code === 0 ? 0 : 1 });
 }
 
