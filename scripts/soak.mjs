@@ -145,7 +145,7 @@ async function soak(runtime) {
   const result = {
     runtime, io, mode: runtime === "bun" ? "thread" : "process",
     seconds: Math.round((Date.now() - started) / 100) / 10,
-    reloads, requests: totals.requests, serverRequests: final?.totals.requests ?? null, failed: totals.failed,
+    reloads, requests: totals.requests, keepAliveRequests: totals.keepAliveRequests, freshRequests: totals.freshRequests, serverRequests: final?.totals.requests ?? null, failed: totals.failed,
     reconnects: totals.reconnects, errors: totals.errors, restarts: final?.totals.restarts ?? null,
     rssStartMiB: mib(rssStart), rssLoadedMiB: mib(rssLoaded), rssEndMiB: mib(rssEnd),
     exit: code, crash, failure, counters: final?.totals ?? null, stderr: primary.stderr.slice(-2000),
