@@ -10,7 +10,7 @@ import { ClusterChild } from "../_cluster.ts";
 import { crashLine } from "../_load.ts";
 import { runtimeName } from "../_runtime.ts";
 
-const SERVER = fileURLToPath(new URL("../fixtures/stats-server.ts", import.meta.url));
+const SERVER = fileURLToPath(new URL("../fixtures/slow-server.ts", import.meta.url));
 const FILES_MAX = 512;
 const CLIENTS = 640;
 
