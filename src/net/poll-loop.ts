@@ -164,11 +164,6 @@ export class PollLoop {
     openLoops++;
   }
 
-  /** Whether close() was called: nothing of the loop may be used any more. */
-  get closed(): boolean {
-    return this.stopped;
-  }
-
   add(fd: number, mask: number, token: number): void {
     if (this.stopped) return; // the epoll fd is closed, and its number may already be another's
     const rc = lib.rp_epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, mask >>> 0, token); // >>> 0: EPOLLET is bit 31
