@@ -8,7 +8,7 @@ const CLIENT = fileURLToPath(new URL("./fixtures/load-client.mjs", import.meta.u
 export interface LoadTotals {
   requests: number;
   failed: number;
-  /** Of the failures, new connections reset before their response (the open reload reset, docs/reliability.md). */
+  /** Of the failures, new connections reset before their response (what a listener closing under load causes). */
   freshResets: number;
   keepAliveRequests: number;
   freshRequests: number;
@@ -74,12 +74,6 @@ export class LoadClient {
 const CRASH = /panic|Segmentation fault|SIGSEGV|core dumped|Bun has crashed/i;
 
 /** The first line of output that reports a runtime crash, or null. */
-/**
- * The reset still open during rolling reloads (docs/reliability.md, "Still open"): a new connection reset before
- * its response, about once in several million requests. A run may have at most this many, and nothing else.
- */
-export const FRESH_RESETS_TOLERATED = 1;
-
 export function crashLine(output: string): string | null {
   for (const line of output.split("\n")) if (CRASH.test(line)) return line;
   return null;

@@ -10,11 +10,13 @@ import { lib } from "../ffi/index.ts";
 import { SOL_SOCKET } from "../net/constants.ts";
 
 export type ToWorker =
-  | { type: "stop"; graceful: boolean; idleGraceMs: number; timeoutMs: number };
+  /** handedOver: the worker's listening socket now serves its successor too; it leaves it open (see Engine.stop). */
+  | { type: "stop"; graceful: boolean; idleGraceMs: number; timeoutMs: number; handedOver: boolean };
 
 export type ToPrimary =
   | { type: "hello"; slot: number; id: number; generation: number; pid: number }
-  | { type: "listening"; slot: number; port: number };
+  /** inherited: it serves its predecessor's listening socket (WorkerContext.inheritListenerFd), not a new one. */
+  | { type: "listening"; slot: number; port: number; inherited: boolean };
 
 /** What the primary refused on its control socket (ClusterStats.control). */
 export interface ControlCounters {
@@ -63,7 +65,7 @@ function parseToPrimary(line: string, slotCount: number): ToPrimary | null {
   if (typeof message !== "object" || message === null || Array.isArray(message)) return null;
   if (!isCount(message.slot) || message.slot >= slotCount) return null;
   if (message.type === "hello" && isCount(message.id) && isCount(message.generation) && isCount(message.pid)) return message as ToPrimary;
-  if (message.type === "listening" && isCount(message.port)) return message as ToPrimary;
+  if (message.type === "listening" && isCount(message.port) && typeof message.inherited === "boolean") return message as ToPrimary;
   return null;
 }
 

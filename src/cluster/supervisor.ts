@@ -85,6 +85,10 @@ interface Member {
   listening: Promise<void>;
   resolveListening: () => void;
   rejectListening: (error: Error) => void;
+  /** Our copy of the predecessor's listening socket offered to this worker (closed once it listens or exits), or -1. */
+  offeredListener: number;
+  /** It listens on the predecessor's socket: the predecessor must leave that open when it retires. */
+  inheritedListener: boolean;
 }
 
 export class ClusterServer {
@@ -225,7 +229,7 @@ export class ClusterServer {
 
   /** Starts a worker for `id`: its current one at once, or (candidate) once it listens. Throws when
    * every stats slot is taken (workers still retiring). */
-  private spawn(id: number, candidate = false): Member {
+  private spawn(id: number, candidate = false, predecessor?: Member): Member {
     const slot = this.freeSlots.pop();
     if (slot === undefined) throw new Error(`no free stats slot (all ${this.shared.slotCount} taken: workers still retiring)`);
     this.foldSlot(slot);
@@ -247,8 +251,17 @@ export class ClusterServer {
       steering: this.steering,
       sameProcess: this.mode === "thread",
       kind: this.kind,
+      inheritListenerFd: null,
     };
-    const handle = runtime.spawnWorker(this.mode, context, process.argv.slice(2));
+    const offeredListener = predecessor ? this.copyListener(predecessor) : -1;
+    if (offeredListener >= 0) context.inheritListenerFd = offeredListener;
+    let handle: WorkerHandle;
+    try {
+      handle = runtime.spawnWorker(this.mode, context, process.argv.slice(2));
+    } catch (error) {
+      if (offeredListener >= 0) lib.rp_close(offeredListener);
+      throw error;
+    }
     let resolveListening!: () => void;
     let rejectListening!: (error: Error) => void;
     const listening = new Promise<void>((resolve, reject) => {
@@ -256,11 +269,33 @@ export class ClusterServer {
       rejectListening = reject;
     });
     listening.catch(() => {}); // a failed start is handled by onExit
-    const member: Member = { id, slot, generation, handle, state: "starting", candidate, listening, resolveListening, rejectListening };
+    const member: Member = {
+      id, slot, generation, handle, state: "starting", candidate, listening, resolveListening, rejectListening, offeredListener, inheritedListener: false,
+    };
     this.members.set(slot, member);
     if (!candidate) this.makeCurrent(member);
     handle.exited.then((exit) => this.onExit(member, exit.code, exit.signal));
     return member;
+  }
+
+  /**
+   * A copy, here, of a listening HTTP worker's socket for its successor: serving the same socket, a rolling
+   * reload never closes one of the group's listeners, so no connection can be reset by a close (the kernel
+   * resets a handshake that completes while its listener closes). -1 when it cannot be had: a process
+   * worker whose fds we may not copy (pidfd_getfd needs ptrace rights), one that is gone; the successor then
+   * opens its own socket and the predecessor's retires (Listener.retire).
+   */
+  private copyListener(predecessor: Member): number {
+    if (this.kind !== "http" || predecessor.state !== "listening") return -1;
+    const fd = this.shared.slot(predecessor.slot)[F.listenerFd] - 1;
+    if (fd < 0) return -1;
+    const copy = this.mode === "thread" ? lib.rp_dup(fd) : lib.rp_pidfd_getfd(predecessor.handle.pid, fd);
+    return copy >= 0 ? copy : -1;
+  }
+
+  private releaseOffer(member: Member): void {
+    if (member.offeredListener >= 0) lib.rp_close(member.offeredListener);
+    member.offeredListener = -1;
   }
 
   private makeCurrent(member: Member): void {
@@ -277,6 +312,8 @@ export class ClusterServer {
     // A worker told to stop before it listened stays retiring.
     if (message.type === "listening" && member.state === "starting") {
       member.state = "listening";
+      member.inheritedListener = message.inherited;
+      this.releaseOffer(member); // the worker made its own copy, or did not take it
       if (member.candidate) this.makeCurrent(member);
       member.resolveListening();
       this.firstListen.get(member.id)?.();
@@ -307,6 +344,7 @@ export class ClusterServer {
   private onExit(member: Member, code: number | null, signal: string | null): void {
     this.members.delete(member.slot);
     this.penalized.delete(member.slot);
+    this.releaseOffer(member);
     this.reclaimThreadResources(member);
     const slotFields = this.shared.slot(member.slot);
     slotFields[F.state] = SlotState.Exited;
@@ -419,7 +457,7 @@ export class ClusterServer {
       const old = this.current.get(id);
       let fresh: Member;
       try {
-        fresh = this.spawn(id, true);
+        fresh = this.spawn(id, true, old && this.members.get(old.slot) === old ? old : undefined);
       } catch (error) {
         throw this.reloadFailed(`worker ${id} could not start: ${(error as Error).message}`);
       }
@@ -429,7 +467,7 @@ export class ClusterServer {
         if (this.stopping) throw new ReloadError("reuseport: reload cancelled: the cluster is stopping");
         throw this.reloadFailed(`worker ${id} (generation ${fresh.generation}) ${(error as Error).message}`);
       }
-      if (old && this.members.get(old.slot) === old) this.retire(old, true);
+      if (old && this.members.get(old.slot) === old) this.retire(old, true, fresh.inheritedListener);
     }
   }
 
@@ -440,11 +478,11 @@ export class ClusterServer {
     return error;
   }
 
-  private retire(member: Member, graceful: boolean): void {
+  private retire(member: Member, graceful: boolean, handedOver = false): void {
     member.state = "retiring";
     this.shared.slot(member.slot)[F.state] = SlotState.Retiring;
     const sent = this.control.send(member.slot, {
-      type: "stop", graceful, idleGraceMs: IDLE_GRACE_MS, timeoutMs: this.options.stopTimeoutMs ?? 30_000,
+      type: "stop", graceful, idleGraceMs: IDLE_GRACE_MS, timeoutMs: this.options.stopTimeoutMs ?? 30_000, handedOver,
     });
     if (!sent) member.handle.kill(); // never reached its control socket
   }

@@ -40,6 +40,9 @@ export interface WorkerContext {
   sameProcess: boolean;
   /** Which server the worker runs: serve() (HTTP) or serveUdp(). */
   kind: "http" | "udp";
+  /** The primary's copy of the listening socket of the worker this one replaces: serve that one (copied with
+   * dup or pidfd_getfd) rather than open a new one; null, or a copy that fails, opens a new one. */
+  inheritListenerFd: number | null;
 }
 
 export function currentWorkerContext(): WorkerContext | null {
@@ -100,7 +103,7 @@ function attachSlot(context: WorkerContext): { stats: SharedStats; slot: Float64
 /** What the lifecycle below needs of a worker's server, HTTP or UDP. */
 interface Service {
   /** Stops taking new work; graceful lets in-flight work finish (see Engine.stop). */
-  stop(graceful: boolean, idleGraceMs: number): void;
+  stop(graceful: boolean, idleGraceMs: number, handedOver?: boolean): void;
   /** Resolves once everything is closed. */
   readonly closed: Promise<void>;
 }
@@ -110,7 +113,7 @@ interface Service {
  * on request (forced after the deadline), ends when the primary goes away, then releases the
  * slot and ends this worker (thread or process).
  */
-function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float64Array, service: Service, port: number, release: () => void): void {
+function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float64Array, service: Service, port: number, inherited: boolean, release: () => void): void {
   let stopping = false;
   let control: ControlClient | null = null;
   const finish = () => {
@@ -131,7 +134,7 @@ function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float
     if (message.type !== "stop" || stopping) return;
     stopping = true;
     slot[F.state] = SlotState.Retiring;
-    service.stop(message.graceful, message.idleGraceMs);
+    service.stop(message.graceful, message.idleGraceMs, message.handedOver);
     const force = setTimeout(() => service.stop(false, 0), message.timeoutMs);
     service.closed.then(() => {
       clearTimeout(force);
@@ -143,11 +146,25 @@ function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float
     control = client;
     slot[F.state] = SlotState.Listening;
     client.send({ type: "hello", slot: context.slot, id: context.id, generation: context.generation, pid: process.pid });
-    client.send({ type: "listening", slot: context.slot, port });
+    client.send({ type: "listening", slot: context.slot, port, inherited });
   }, (failure) => {
     console.error(`reuseport: worker ${context.id} cannot reach the primary at ${context.controlPath}: ${failure}`);
     stopNow();
   });
+}
+
+/** The predecessor's listening socket (WorkerContext.inheritListenerFd), or null: then this worker opens its own. */
+function inheritListener(context: WorkerContext, backlog: number | undefined): Listener | null {
+  const offered = context.inheritListenerFd;
+  if (offered === null) return null;
+  const fd = context.sameProcess ? lib.rp_dup(offered) : lib.rp_pidfd_getfd(context.primaryPid, offered);
+  if (fd < 0) return null; // no ptrace rights on the primary, or it closed the copy already: a new socket
+  try {
+    return Listener.inherit(fd, backlog, context.port);
+  } catch {
+    lib.rp_close(fd);
+    return null;
+  }
 }
 
 /** Runs this worker's HTTP engine; returns a Server for the code that called serve(). */
@@ -155,7 +172,8 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   const normalized = normalizeOptions({ ...options, workers: undefined, port: context.port });
   const { error, limits } = normalized;
   const { stats, slot } = attachSlot(context);
-  const listener = Listener.openSync({
+  const inherited = inheritListener(context, options.backlog);
+  const listener = inherited ?? Listener.openSync({
     hostname: context.hostname,
     port: context.port,
     backlog: options.backlog,
@@ -188,7 +206,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     slot[F.heartbeatMs] = Date.now();
     heartbeat = setInterval(() => (slot[F.heartbeatMs] = Date.now()), HEARTBEAT_MS);
   }
-  superviseWorker(context, stats, slot, engine, listener.port, () => {
+  superviseWorker(context, stats, slot, engine, listener.port, inherited !== null, () => {
     if (heartbeat !== null) clearInterval(heartbeat);
     if (steering && !context.sameProcess) {
       for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
@@ -212,6 +230,6 @@ export function startUdpWorker(options: UdpServeOptions, context: WorkerContext)
     slot[F.pollerHandle] = 0;
     close();
   };
-  superviseWorker(context, stats, slot, server, server.port, () => {});
+  superviseWorker(context, stats, slot, server, server.port, false, () => {});
   return server;
 }

@@ -147,6 +147,8 @@ export const symbols = {
   // Steering (zig/src/bpf.zig)
   /** (fd, group size n) -> 0; CBPF: A = cpu; A %= n; return A */
   rp_reuseport_attach_cbpf_cpu: { args: ["i32", "u32"], ret: "i32" },
+  /** (listening fd, i32 fds out, capacity) -> fds taken from its queue; drops SYNs first, then closes it (bpf.zig) */
+  rp_listener_retire: { args: ["i32", "buf", "u32"], ret: "i32" },
   /** (fd, sock_filter bytes, instruction count) */
   rp_reuseport_attach_cbpf: { args: ["i32", "buf", "u32"], ret: "i32" },
   /** (fd, program fd) */

@@ -25,6 +25,8 @@ const SEND_BATCH_MAX = 512;
 const ACCEPT_RESOURCE_ERRORS = new Set([24, 23, 105, 12]);
 /** After such an error the listener rests this long (it stays readable, so epoll would spin). */
 const ACCEPT_PAUSE_MS = 100;
+/** A graceful stop takes at most this many connections from the accept queue (the rest, the kernel migrates or resets). */
+const RETIRE_ACCEPTS_MAX = 4096;
 /** A graceful stop waits this long for the first request of a connection accepted just before it. */
 const FIRST_REQUEST_GRACE_MS = 1000;
 
@@ -307,17 +309,22 @@ export class Engine {
         }
         continue;
       }
-      if (this.stats.active >= this.limits.maxConnections || this.stopping) {
-        this.stats.rejectedConnections++;
-        lib.rp_close(fd);
-        this.onConnectionClosed?.(); // least-connections counted it when it chose this worker
-        continue;
-      }
-      const peer = decodeSockaddr(this.peerScratch, 128);
-      // No Nagle: a streamed body's next small chunk would wait for the client's (delayed, up to 40 ms) ACK.
-      if (peer.family !== "unix") lib.rp_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-      this.adopt(fd, peer);
+      this.take(fd);
     }
+  }
+
+  /** An accepted fd (its peer's address in peerScratch): a connection, or rejected when the engine is full. */
+  private take(fd: number): void {
+    if (this.stats.active >= this.limits.maxConnections) {
+      this.stats.rejectedConnections++;
+      lib.rp_close(fd);
+      this.onConnectionClosed?.(); // least-connections counted it when it chose this worker
+      return;
+    }
+    const peer = decodeSockaddr(this.peerScratch, 128);
+    // No Nagle: a streamed body's next small chunk would wait for the client's (delayed, up to 40 ms) ACK.
+    if (peer.family !== "unix") lib.rp_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    this.adopt(fd, peer);
   }
 
   /** The connections wait in the accept queue meanwhile (what overflows it is the kernel's listen drops). */
@@ -541,19 +548,27 @@ export class Engine {
   }
 
   /**
-   * Stops accepting (closing the listener: with net.ipv4.tcp_migrate_req=1 the kernel moves its
-   * queued connections to the group's other sockets). Graceful: in-flight requests finish and
-   * are answered with Connection: close; idle connections get idleGraceMs to send one more
-   * request (answered with close), then close, and one that has not sent its first request yet gets
-   * FIRST_REQUEST_GRACE_MS. Not graceful: everything closes now.
+   * Stops accepting. Graceful: the listener retires (Listener.retire: what its accept queue holds is taken
+   * and served, and no handshake under way is reset as it closes); handedOver: a successor serves the same
+   * socket, so this fd just closes and the socket stays in the group (ClusterServer.copyListener). In-flight requests finish and are answered with Connection: close; idle connections get idleGraceMs
+   * to send one more request (answered with close), then close, and one that has not sent its first
+   * request yet gets FIRST_REQUEST_GRACE_MS. Not graceful: everything closes now.
    */
-  stop(graceful: boolean, idleGraceMs = 0): void {
+  stop(graceful: boolean, idleGraceMs = 0, handedOver = false): void {
     if (!this.stopping) {
       this.stopping = true;
+      const open = this.listenerOpen;
       this.listenerOpen = false;
       this.loop.remove(this.listener.fd);
       this.onClosing?.("listener");
-      this.listener.close();
+      if (graceful && open && !handedOver && this.listener.transport === "tcp") {
+        const accepted = new Int32Array(RETIRE_ACCEPTS_MAX);
+        const count = this.listener.retire(accepted);
+        for (let i = 0; i < count; i++) {
+          lib.rp_getpeername(accepted[i], this.peerScratch);
+          this.take(accepted[i]);
+        }
+      } else this.listener.close();
     }
     for (const conn of this.connections) {
       if (conn === undefined) continue;

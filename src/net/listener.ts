@@ -161,6 +161,17 @@ export class Listener {
     }
   }
 
+  /**
+   * Serves a listening TCP socket opened elsewhere (a reload's predecessor's): checks it listens on `port`,
+   * and applies `backlog` (listen() again only updates it). Takes ownership of fd.
+   */
+  static inherit(fd: number, backlog: number | undefined, port: number): Listener {
+    const address = decodeSockaddr(scratchAddress, check(lib.rp_getsockname(fd, scratchAddress), "getsockname", `fd ${fd}`));
+    if (address.port !== port) throw new ConfigError("listener", `fd ${fd} is bound to port ${address.port}, not ${port}`);
+    check(lib.rp_listen(fd, checkBacklog(backlog)), "listen", formatAddress(address));
+    return new Listener(fd, "tcp", address);
+  }
+
   /** Accepts one pending connection, or returns null when the queue is empty. */
   accept(): Accepted | null {
     const fd = lib.rp_accept(this.fd, scratchAddress);
@@ -177,5 +188,16 @@ export class Listener {
     if (this.closed) return;
     this.closed = true;
     lib.rp_close(this.fd);
+  }
+
+  /**
+   * Closes a TCP listener without resetting a connection of its reuseport group: it stops letting SYNs in,
+   * takes what its accept queue holds into `accepted` (nonblocking, close-on-exec fds the caller now owns),
+   * then closes (zig/src/bpf.zig, retireListener). Returns how many it took.
+   */
+  retire(accepted: Int32Array): number {
+    if (this.closed) return 0;
+    this.closed = true;
+    return Math.max(0, lib.rp_listener_retire(this.fd, new Uint8Array(accepted.buffer, accepted.byteOffset, accepted.byteLength), accepted.length));
   }
 }

@@ -6,9 +6,10 @@
 import process from "node:process";
 import { assert, test } from "../_harness.ts";
 import { ClusterChild } from "../_cluster.ts";
-import { crashLine, FRESH_RESETS_TOLERATED, LoadClient, type LoadTotals } from "../_load.ts";
+import { crashLine, LoadClient, type LoadTotals } from "../_load.ts";
 import { runtimeName } from "../_runtime.ts";
 import { probeRing } from "../../src/net/poll-loop.ts";
+import { procNetSockets } from "../../src/net/proc-net.ts";
 import type { ClusterStats } from "../../src/index.ts";
 import { fileURLToPath } from "node:url";
 import { connect, type Socket } from "node:net";
@@ -29,17 +30,23 @@ const combinations: Combination[] = runtimeName === "bun"
 
 const label = (c: Combination) => `${runtimeName} ${c.mode}${c.io ? ` ${c.io}` : process.env.REUSEPORT_IO ? ` ${process.env.REUSEPORT_IO}` : ""}`;
 
-function startCluster(c: Combination, config: Record<string, unknown> = {}, fixture = SYNC_APP): Promise<ClusterChild> {
+/** Runs `body` with REUSEPORT_IO set to `io` (undefined: as it is), read by what body starts synchronously. */
+function withIo<T>(io: Combination["io"], body: () => T): T {
   const before = process.env.REUSEPORT_IO;
-  if (c.io) process.env.REUSEPORT_IO = c.io; // the child's environment is copied when it is spawned, below
+  if (io) process.env.REUSEPORT_IO = io;
   try {
-    return ClusterChild.start({ workers: 2, mode: c.mode, ...config }, fixture);
+    return body();
   } finally {
-    if (c.io) {
+    if (io) {
       if (before === undefined) delete process.env.REUSEPORT_IO;
       else process.env.REUSEPORT_IO = before;
     }
   }
+}
+
+function startCluster(c: Combination, config: Record<string, unknown> = {}, fixture = SYNC_APP): Promise<ClusterChild> {
+  // The child's environment is copied when it is spawned, synchronously.
+  return withIo(c.io, () => ClusterChild.start({ workers: 2, mode: c.mode, ...config }, fixture));
 }
 
 /** Each worker's current thread (a new worker has a new one, threads and processes alike). */
@@ -68,8 +75,7 @@ function report(what: string, totals: LoadTotals): void {
 
 function assertNoFailures(totals: LoadTotals, cluster: ClusterChild): void {
   const why = `failed requests: ${totals.errors.join("; ")}; cluster's stderr: ${cluster.stderr.slice(-1500)}`;
-  assert.equal(totals.failed - totals.freshResets, 0, why);
-  assert.ok(totals.freshResets <= FRESH_RESETS_TOLERATED, why);
+  assert.equal(totals.failed, 0, why);
   assert.ok(totals.keepAliveRequests > 0 && totals.freshRequests > 0, `load ran: ${JSON.stringify(totals)}`);
 }
 
@@ -108,6 +114,23 @@ for (const c of combinations) {
       await cluster.stop();
     }
   }, { timeoutMs: 300_000 });
+
+  test(`lifecycle: a reload hands each worker's listening socket to its successor: none closes (${label(c)})`, async () => {
+    const cluster = await startCluster(c);
+    try {
+      const listening = () => procNetSockets("tcp").filter((s) => s.localPort === cluster.port && s.state === "0A").map((s) => s.inode).sort();
+      const before = listening();
+      assert.equal(before.length, 2, `two listening sockets: ${before}`);
+      for (let i = 0; i < 3; i++) {
+        cluster.command("reload");
+        assert.equal(await cluster.line((l) => l === "reloaded" || l.startsWith("reload-failed"), 20_000), "reloaded");
+        assert.deepEqual(listening(), before, `after reload ${i + 1}`);
+      }
+      await endCleanly(cluster);
+    } finally {
+      await cluster.stop();
+    }
+  }, { timeoutMs: 120_000 });
 
   test(`lifecycle: ${RELOADS} reload() calls under saturating load fail no request (${label(c)})`, async () => {
     const cluster = await startCluster(c);
@@ -202,3 +225,39 @@ function blockOneWorker(port: number): Socket {
   socket.on("error", () => {}); // it is cut when its worker is ended
   return socket;
 }
+
+// The race behind rolling reloads: the kernel resets a handshake that completes while its listener closes (the
+// new child finds its listener no longer listening), whatever net.ipv4.tcp_migrate_req says. Rotating the
+// listeners of one reuseport group under a flood of new connections makes it frequent enough to count: closed
+// as they are, about one rotation in a hundred resets a connection here. Retired (Listener.retire), a listener
+// lets no SYN in before it closes, which leaves only the handshakes of its last microseconds (docs/reliability.md).
+const ROTATIONS = 3000;
+const ROTATION_RESETS_MAX = 10;
+test(`lifecycle: ${ROTATIONS} listener rotations under new-connection load reset at most ${ROTATION_RESETS_MAX} connections (${runtimeName})`, async () => {
+  const { serve } = await import("../../src/index.ts");
+  const fetch = () => new Response("ok");
+  // The read path does not matter to a listener's close; epoll keeps up with the flood on every runtime.
+  const open = () => withIo("epoll", () => serve({ hostname: "127.0.0.1", port, fetch }));
+  let port = 0;
+  let current = open();
+  port = current.port;
+  const load = await LoadClient.start(port, { keepAlive: 0, fresh: 8 });
+  const stopped: Promise<void>[] = [];
+  let totals: LoadTotals;
+  try {
+    for (let i = 0; i < ROTATIONS; i++) {
+      const next = open();
+      stopped.push(current.stop());
+      current = next;
+      await new Promise((resolve) => setTimeout(resolve, 1)); // the load's connects run while listeners close
+    }
+  } finally {
+    totals = await load.stop();
+    stopped.push(current.stop());
+    await Promise.all(stopped);
+  }
+  report(`${ROTATIONS} rotations`, totals);
+  assert.equal(totals.failed, totals.freshResets, `failed requests: ${totals.errors.join("; ")}`);
+  assert.ok(totals.freshResets <= ROTATION_RESETS_MAX, `${totals.freshResets} new connections reset`);
+  assert.ok(totals.freshRequests > ROTATIONS, `load ran: ${JSON.stringify(totals)}`);
+});

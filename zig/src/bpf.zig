@@ -4,11 +4,13 @@
 const std = @import("std");
 const linux = std.os.linux;
 const errno = @import("errno.zig");
+const sockets = @import("sockets.zig");
 
 // From include/uapi/asm-generic/socket.h; the same on every architecture we build.
 const SO_ATTACH_REUSEPORT_CBPF = 51;
 const SO_ATTACH_REUSEPORT_EBPF = 52;
 const SO_DETACH_REUSEPORT_BPF = 68;
+const SO_ATTACH_FILTER = 26;
 
 /// BPF_MAXINSNS, the kernel's limit for a classic program.
 pub const cbpf_instructions_max = 4096;
@@ -38,6 +40,10 @@ comptime {
 // Classic BPF opcodes and ancillary offsets (include/uapi/linux/filter.h, bpf_common.h).
 const BPF_LD = 0x00;
 const BPF_W = 0x00;
+const BPF_B = 0x10;
+const BPF_JMP = 0x05;
+const BPF_JEQ = 0x10;
+const BPF_AND = 0x50;
 const BPF_ABS = 0x20;
 const BPF_ALU = 0x04;
 const BPF_MOD = 0x90;
@@ -70,6 +76,51 @@ fn attachFilters(fd: i32, filters: [*]align(1) const SockFilter, count: u32) i32
     const program: SockFprog = .{ .length = @intCast(count), .filter = @ptrCast(@alignCast(filters)) };
     const rc = linux.setsockopt(fd, linux.SOL.SOCKET, SO_ATTACH_REUSEPORT_CBPF, std.mem.asBytes(&program), @sizeOf(SockFprog));
     return errno.result(rc);
+}
+
+/// TCP header byte 13 holds the flags; SYN alone (no ACK) is a new connection's first packet.
+const tcp_flags_offset = 13;
+const TCP_SYN = 0x02;
+const TCP_ACK = 0x10;
+
+/// Makes a listening TCP socket drop new connections' SYNs (a socket filter, which a listener applies
+/// to every segment) while the handshakes it already answered still complete into its accept queue.
+fn refuseNewConnections(fd: i32) i32 {
+    const program = [_]SockFilter{
+        .{ .code = BPF_LD | BPF_B | BPF_ABS, .jt = 0, .jf = 0, .k = tcp_flags_offset },
+        .{ .code = BPF_ALU | BPF_AND | BPF_K, .jt = 0, .jf = 0, .k = TCP_SYN | TCP_ACK },
+        .{ .code = BPF_JMP | BPF_JEQ | BPF_K, .jt = 0, .jf = 1, .k = TCP_SYN },
+        .{ .code = BPF_RET | BPF_K, .jt = 0, .jf = 0, .k = 0 }, // drop
+        .{ .code = BPF_RET | BPF_K, .jt = 0, .jf = 0, .k = 0xffff_ffff }, // keep the whole segment
+    };
+    const fprog: SockFprog = .{ .length = program.len, .filter = &program };
+    const rc = linux.setsockopt(fd, linux.SOL.SOCKET, SO_ATTACH_FILTER, std.mem.asBytes(&fprog), @sizeOf(SockFprog));
+    return errno.result(rc);
+}
+
+/// Takes a listening TCP socket out of its reuseport group without resetting a connection: it stops
+/// letting SYNs in, takes what its accept queue holds (up to `capacity` fds into `accepted`), and closes.
+/// The kernel resets a handshake that completes while its listener closes (the child finds it no longer
+/// listening), and with no SYN let in none is under way; a client whose SYN was dropped in these few
+/// microseconds sends it again, to the group's other sockets. Always closes `fd`; returns the count taken.
+pub fn retireListener(fd: i32, accepted: ?[*]i32, capacity: u32) i32 {
+    const out = accepted orelse return errno.negative(.FAULT);
+    _ = refuseNewConnections(fd); // without the filter (a unix socket, a seccomp jail) the queue is still taken
+    const count = takeQueue(fd, out, 0, capacity);
+    _ = sockets.close(fd);
+    return @intCast(count);
+}
+
+fn takeQueue(fd: i32, out: [*]i32, start: u32, capacity: u32) u32 {
+    var count = start;
+    while (count < capacity) {
+        const taken = sockets.accept(fd, null);
+        if (taken >= 0) {
+            out[count] = taken;
+            count += 1;
+        } else if (taken != errno.negative(.CONNABORTED) and taken != errno.negative(.PROTO)) break; // EAGAIN: empty
+    }
+    return count;
 }
 
 pub fn attachEbpf(fd: i32, program_fd: i32) i32 {
@@ -144,7 +195,6 @@ fn mapElement(comptime command: linux.BPF.Cmd, map_fd: i32, key: ?[*]u8, value: 
 }
 
 const testing = std.testing;
-const sockets = @import("sockets.zig");
 
 fn reuseportSocket() !i32 {
     const fd = sockets.open(linux.AF.INET, linux.SOCK.DGRAM);
@@ -164,6 +214,39 @@ test "bpf: classic CPU program attaches to and detaches from a SO_REUSEPORT sock
     const return_zero = [_]SockFilter{.{ .code = BPF_RET | BPF_K, .jt = 0, .jf = 0, .k = 0 }};
     try testing.expectEqual(@as(i32, 0), attachCbpf(fd, @ptrCast(@constCast(&return_zero)), 1));
     try testing.expectEqual(errno.negative(.INVAL), attachCbpf(fd, @ptrCast(@constCast(&return_zero)), 0));
+}
+
+test "bpf: a retired listener hands over its queue and takes no new connection" {
+    const fd = sockets.open(linux.AF.INET, linux.SOCK.STREAM);
+    try testing.expect(fd >= 0);
+    var address = sockets.loopbackAddress(0);
+    try testing.expectEqual(@as(i32, 0), sockets.bind(fd, &address, @sizeOf(linux.sockaddr.in)));
+    try testing.expectEqual(@as(i32, 0), sockets.listen(fd, 16));
+    try testing.expectEqual(@as(i32, 16), sockets.socketAddress(fd, &address, .getsockname));
+    // Connected before: taken. The SYN filter itself: a connect to a refusing listener stays pending.
+    const before = sockets.open(linux.AF.INET, linux.SOCK.STREAM);
+    defer _ = sockets.close(before);
+    _ = sockets.connect(before, &address, @sizeOf(linux.sockaddr.in));
+    try sockets.waitReady(before, linux.POLL.OUT);
+    var accepted: [4]i32 = undefined;
+    try testing.expectEqual(@as(i32, 1), retireListener(fd, &accepted, accepted.len));
+    defer _ = sockets.close(accepted[0]);
+    try testing.expectEqual(errno.negative(.BADF), sockets.close(fd)); // closed by the retire
+
+    const refusing = sockets.open(linux.AF.INET, linux.SOCK.STREAM);
+    try testing.expect(refusing >= 0);
+    defer _ = sockets.close(refusing);
+    var second = sockets.loopbackAddress(0);
+    try testing.expectEqual(@as(i32, 0), sockets.bind(refusing, &second, @sizeOf(linux.sockaddr.in)));
+    try testing.expectEqual(@as(i32, 0), sockets.listen(refusing, 16));
+    try testing.expectEqual(@as(i32, 16), sockets.socketAddress(refusing, &second, .getsockname));
+    try testing.expectEqual(@as(i32, 0), refuseNewConnections(refusing));
+    const after = sockets.open(linux.AF.INET, linux.SOCK.STREAM);
+    defer _ = sockets.close(after);
+    try testing.expectEqual(errno.negative(.INPROGRESS), sockets.connect(after, &second, @sizeOf(linux.sockaddr.in)));
+    var ready = [_]linux.pollfd{.{ .fd = after, .events = linux.POLL.OUT, .revents = 0 }};
+    try testing.expectEqual(@as(usize, 0), linux.poll(&ready, 1, 50)); // its SYN was dropped
+    try testing.expectEqual(errno.negative(.AGAIN), sockets.accept(refusing, null));
 }
 
 test "bpf: eBPF load, map create/update/lookup, or EPERM without privileges" {

@@ -232,6 +232,9 @@ export fn rp_udp_send(fd: i32, buffer: ?[*]u8, slot_count: u32, slot_bytes: u32,
 export fn rp_reuseport_attach_cbpf_cpu(fd: i32, group_size: u32) i32 {
     return bpf.attachCbpfCpu(fd, group_size);
 }
+export fn rp_listener_retire(fd: i32, accepted: ?[*]i32, capacity: u32) i32 {
+    return bpf.retireListener(fd, accepted, capacity);
+}
 export fn rp_reuseport_attach_cbpf(fd: i32, instructions: ?[*]u8, count: u32) i32 {
     return bpf.attachCbpf(fd, instructions, count);
 }
