@@ -26,20 +26,6 @@ pub const SUPPORTED_TARGETS = [_][]const u8{
     "aarch64-linux-musl",
 };
 
-/// Every file the library is compiled from; the link command is re-run when one changes.
-const source_files = [_][]const u8{
-    "src/root.zig",
-    "src/errno.zig",
-    "src/handles.zig",
-    "src/sockets.zig",
-    "src/io.zig",
-    "src/poller.zig",
-    "src/udp_batch.zig",
-    "src/bpf.zig",
-    "src/process.zig",
-    "src/shm.zig",
-};
-
 /// The contract the exports are checked against.
 const symbols_ts_path = "../src/ffi/symbols.ts";
 const library_file_name = "libreuseport.so";
@@ -66,8 +52,23 @@ fn linkLibrary(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
         link.addArgs(&.{ "-target", triple, "-mcpu", cpu });
     }
     link.addFileArg(b.path("src/root.zig"));
-    for (source_files) |source_file| link.addFileInput(b.path(source_file));
+    addSourceInputs(b, link);
     return link.addPrefixedOutputFileArg("-femit-bin=", library_file_name);
+}
+
+/// Every .zig file in src/ is an input of the link: it is re-run when any one of them changes (and the
+/// configure phase when one is added or removed).
+fn addSourceInputs(b: *std.Build, link: *std.Build.Step.Run) void {
+    const io = b.graph.io;
+    b.dependOnDirectoryMetadata(b.path("src"));
+    var dir = b.root.openDir(io, "src", .{ .iterate = true }) catch |err|
+        std.debug.panic("cannot open zig/src: {t}", .{err});
+    defer dir.close(io);
+    var entries = dir.iterate();
+    while (entries.next(io) catch |err| std.debug.panic("cannot list zig/src: {t}", .{err})) |entry| {
+        if (entry.kind != .file or !std.mem.endsWith(u8, entry.name, ".zig")) continue;
+        link.addFileInput(b.path(b.fmt("src/{s}", .{entry.name})));
+    }
 }
 
 fn describe(b: *std.Build, target: std.Build.ResolvedTarget) []const u8 {
