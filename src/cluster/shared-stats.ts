@@ -1,71 +1,20 @@
 // Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
 // worker (threads and processes alike). Each worker instance owns one slot and is its only
-// writer, except the fields marked below, which only the primary writes. Layout version 4: a
+// writer, except the fields src/counters.ts marks as the primary's. Layout version 4: a
 // 64-byte header {version, slots, fd bitmap bytes}, slots of 32 f64, one retired record (32 f64)
 // per worker id holding what exited generations counted, then one bitmap of open connection fds
 // per slot (for thread workers: a dead thread's fds are the process's; the primary closes them).
 import { unlinkSync } from "node:fs";
 import { lib, runtime } from "../ffi/index.ts";
 import { errnoName, SyscallError } from "../ffi/errno.ts";
+import { F, SLOT_FIELDS } from "../counters.ts";
+
+export { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../counters.ts";
 
 export const STATS_VERSION = 4;
 const HEADER_FIELDS = 8;
-export const SLOT_FIELDS = 32;
-
-/** Field index within a slot; counters only grow, gauges (state, active, ...) don't. */
-export const F = {
-  state: 0, // 0 free, 1 starting, 2 listening, 3 retiring, 4 exited
-  workerId: 1,
-  generation: 2,
-  pid: 3,
-  threadId: 4,
-  cpu: 5,
-  active: 6,
-  startedAtMs: 7,
-  accepted: 8,
-  requests: 9,
-  bytesIn: 10,
-  bytesOut: 11,
-  handlerErrors: 12,
-  protocolErrors: 13,
-  rejectedConnections: 14,
-  acceptErrors: 15,
-  writeErrors: 16,
-  timeouts: 17,
-  bytesDiscarded: 18,
-  /** Date.now() written by the worker's loop every HEARTBEAT_MS; stale means stalled. */
-  heartbeatMs: 19,
-  /** For thread workers: the listener fd + 1 and the poller handle (0: none), which the primary
-   * closes if the thread dies holding them; the worker zeroes each before it closes it itself. */
-  listenerFd: 20,
-  pollerHandle: 21,
-  // Written by the primary only:
-  /** In a retired record: crashes of this worker id that were replaced. */
-  restarts: 22,
-  /** 1 while the primary sees this slot's worker stalled (least-connections). */
-  stalled: 23,
-  /** 1 for the slot of the worker currently serving its id (0 for one that is retiring). */
-  current: 24,
-  /** Connections that ended in a read error (ECONNRESET ...), their requests unanswered. */
-  readErrors: 25,
-  /** For thread workers: the io_uring handle + 1 (0: none), destroyed by the primary if the thread dies. */
-  ringHandle: 26,
-  /** Responses cut because the client read nothing for limits.sendTimeoutMs. */
-  sendTimeouts: 27,
-  /** Request bodies answered 408 because no byte came for limits.bodyTimeoutMs. */
-  bodyTimeouts: 28,
-  /** Pipelined requests held back while a connection's unsent output was above limits.maxPendingOutputBytes. */
-  outputPauses: 29,
-} as const;
 
 export const HEARTBEAT_MS = 10;
-
-export const COUNTER_NAMES = [
-  "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
-  "acceptErrors", "readErrors", "writeErrors", "timeouts", "bytesDiscarded", "sendTimeouts", "bodyTimeouts",
-  "outputPauses",
-] as const;
-export type CounterName = (typeof COUNTER_NAMES)[number];
 
 export const enum SlotState {
   Free = 0,

@@ -5,23 +5,40 @@ import { lib } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { EPOLLHUP, EPOLLRDHUP } from "../net/constants.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import { ParseStatus } from "./parser.ts";
+import { type HeadParser, ParseStatus } from "./parser.ts";
 import { HeadMemo } from "./head-memo.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
 import { RequestBody } from "./body.ts";
 import { LazyRequest } from "./request.ts";
-import { ResponseSender } from "./response-sender.ts";
-import type { Engine } from "./engine.ts";
+import { ResponseSender, type SenderConnection, type SenderHost } from "./response-sender.ts";
+import { Deadline, type Deadlines, type Timed } from "./deadlines.ts";
+import type { EngineStats } from "./engine-stats.ts";
+import type { Limits } from "./limits.ts";
 import type { SocketAddress } from "../net/address.ts";
 
-export const enum Deadline {
-  None = 0,
-  /** A head has started arriving: 408 when it does not complete in time. */
-  Head = 1,
-  /** Nothing in flight: close quietly. */
-  Idle = 2,
-  /** A request body is awaited from the client: 408 (or, once answered, a quiet close) when no byte comes in time. */
-  Body = 3,
+/** What a connection needs of the engine that owns it (Engine implements it). */
+export interface ConnectionHost extends SenderHost {
+  readonly limits: Limits;
+  readonly stats: EngineStats;
+  /** The engine's head parser, shared by its connections (a head is parsed in one call). */
+  readonly parser: HeadParser;
+  /** The engine's read buffer, shared: what a connection cannot use yet is copied out of it. */
+  readonly readBuffer: Uint8Array;
+  readonly deadlines: Deadlines;
+  /** The origin of request URLs (http://host:port). */
+  readonly origin: string;
+  /** A graceful stop is under way: responses close their connections. */
+  readonly stopping: boolean;
+  /** Sockets are read by io_uring recvs (completions), not by recv() on EPOLLIN. */
+  readonly readsByRing: boolean;
+  /** Calls the handler for a request; its answer comes back through the connection's sender. */
+  invoke(conn: Connection, request: Request): void;
+  /** The connection paused or resumed reading. */
+  readingChanged(conn: Connection): void;
+  /** Runs conn.resume() soon, outside the current pass. */
+  deferResume(conn: Connection): void;
+  /** The connection closed: its fd and slot go. */
+  release(conn: Connection): void;
 }
 
 const CONTINUE_100 = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -30,7 +47,7 @@ export interface RemoteInfo {
   remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
 }
 
-export class Connection {
+export class Connection implements SenderConnection, Timed {
   /** Unconsumed bytes from earlier reads (a partial head, or requests queued behind a busy one). */
   leftover: Uint8Array | null = null;
   /** A request is with the handler or its response is being written. */
@@ -47,7 +64,7 @@ export class Connection {
   private inPass = false;
   deadline = 0;
   deadlineKind = Deadline.None;
-  /** When output the socket takes nothing of is cut (Engine.armSendDeadline); 0 while none waits. */
+  /** When output the socket takes nothing of is cut (Deadlines.armSend); 0 while none waits. */
   sendDeadline = 0;
   /** Pipelined requests wait in leftover until the unsent output drains under maxPendingOutputBytes. */
   outputPaused = false;
@@ -68,7 +85,7 @@ export class Connection {
   private readonly head = new HeadMemo();
 
   constructor(
-    readonly engine: Engine,
+    private readonly host: ConnectionHost,
     readonly fd: number,
     readonly slot: number,
     readonly peer: SocketAddress,
@@ -78,7 +95,7 @@ export class Connection {
     this.info = {
       remoteAddr: { hostname: peer.address, port: peer.port, transport: peer.family === "unix" ? "unix" : "tcp" },
     };
-    this.sender = new ResponseSender(this);
+    this.sender = new ResponseSender(this, host);
   }
 
   /** Nothing in flight and nothing buffered: safe to close without cutting a request. */
@@ -91,8 +108,8 @@ export class Connection {
    * read that did not fill the buffer took everything; one that did re-arms the edge for the rest.
    */
   onReadable(mask: number): void {
-    const engine = this.engine;
-    const buffer = engine.readBuffer;
+    const host = this.host;
+    const buffer = host.readBuffer;
     let length = 0;
     if (this.leftover) {
       buffer.set(this.leftover, 0);
@@ -108,20 +125,20 @@ export class Connection {
     const room = buffer.byteLength - length;
     const n = lib.rp_recv(this.fd, buffer, length, room);
     if (n > 0) {
-      engine.stats.bytesIn += n;
+      host.stats.bytesIn += n;
       length += n;
       // The peer's FIN came with this edge and the short read took the last bytes: no new edge will say so.
       if (n < room && mask & (EPOLLRDHUP | EPOLLHUP)) this.peerClosed = true;
     } else if (n === 0) {
       this.peerClosed = true;
     } else if (n !== -EAGAIN) {
-      engine.stats.readErrors++;
+      host.stats.readErrors++;
       this.destroy(); // ECONNRESET and friends: nothing more will come or go
       return;
     }
     this.consume(buffer, 0, length);
     if (this.peerClosed && !this.closed) this.onPeerClosed();
-    else if (n === room) engine.updateInterest(this);
+    else if (n === room) host.updateInterest(this);
   }
 
   /** Ring mode: whether a recv should be armed (Engine.onCompletions re-arms an ended one). */
@@ -134,13 +151,13 @@ export class Connection {
    * that come while reading is paused (before the cancel took effect) wait in leftover.
    */
   onData(buffers: Uint8Array, offset: number, length: number): void {
-    const engine = this.engine;
+    const host = this.host;
     const leftover = this.leftover;
     if (leftover === null && !this.readPaused) {
       this.consume(buffers, offset, offset + length);
     } else {
       const total = (leftover === null ? 0 : leftover.byteLength) + length;
-      const joined = total <= engine.readBuffer.byteLength ? engine.readBuffer : new Uint8Array(total);
+      const joined = total <= host.readBuffer.byteLength ? host.readBuffer : new Uint8Array(total);
       if (leftover !== null) joined.set(leftover, 0);
       joined.set(buffers.subarray(offset, offset + length), total - length);
       this.leftover = null;
@@ -148,7 +165,7 @@ export class Connection {
       else this.consume(joined, 0, total);
     }
     // Buffered and not consumable yet (a busy handler with pipelined requests behind it): stop reading.
-    if (this.leftover !== null && this.leftover.byteLength >= engine.readBuffer.byteLength) this.pauseReading();
+    if (this.leftover !== null && this.leftover.byteLength >= host.readBuffer.byteLength) this.pauseReading();
   }
 
   /** Ring mode: the peer's FIN. */
@@ -171,12 +188,12 @@ export class Connection {
     this.leftover = buffer.slice(used, end);
     // Stopped at maxPipelinedRequests to give other connections a turn: the rest is already
     // read, so no epoll event will come for it; schedule it ourselves.
-    if (this.yielded) this.engine.deferResume(this);
+    if (this.yielded) this.host.deferResume(this);
   }
 
   /** Parses and dispatches requests from buffer[start, end); returns the offset it stopped at. */
   private process(buffer: Uint8Array, start: number, end: number): number {
-    const engine = this.engine;
+    const host = this.host;
     let pipelined = 0;
     while (start < end && !this.closed) {
       if (this.body || this.discarding) {
@@ -186,23 +203,23 @@ export class Connection {
       }
       if (this.busy) break;
       // The client is not reading its answers: answer no more of its requests until they drain (onOutputDrained).
-      if (this.sender.unsentBytes > engine.limits.maxPendingOutputBytes) {
+      if (this.sender.unsentBytes > host.limits.maxPendingOutputBytes) {
         if (!this.outputPaused) {
           this.outputPaused = true;
-          engine.stats.outputPauses++;
+          host.stats.outputPauses++;
         }
         break;
       }
-      if (pipelined === engine.limits.maxPipelinedRequests) {
+      if (pipelined === host.limits.maxPipelinedRequests) {
         this.yielded = true;
         break;
       }
       const head = this.head;
       if (!head.matches(buffer, start, end)) {
-        const parser = engine.parser;
+        const parser = host.parser;
         const status = parser.parse(buffer, start, end);
         if (status === ParseStatus.Incomplete) {
-          if (this.deadlineKind !== Deadline.Head) engine.setDeadline(this, Deadline.Head, engine.limits.headerTimeoutMs);
+          if (this.deadlineKind !== Deadline.Head) host.deadlines.set(this, Deadline.Head, host.limits.headerTimeoutMs);
           break;
         }
         if (status === ParseStatus.Error) {
@@ -218,7 +235,7 @@ export class Connection {
     }
     // (afterResponse already set it when the last response went out in this pass)
     if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.deadlineKind !== Deadline.Idle) {
-      engine.setDeadline(this, Deadline.Idle, engine.limits.idleTimeoutMs);
+      host.deadlines.set(this, Deadline.Idle, host.limits.idleTimeoutMs);
     }
     this.sender.flush();
     return start;
@@ -226,39 +243,39 @@ export class Connection {
 
   /** Builds the Request for the parsed head and calls the handler. */
   private dispatch(head: HeadMemo): void {
-    const engine = this.engine;
-    engine.clearDeadline(this);
+    const host = this.host;
+    host.deadlines.clear(this);
     this.busy = true;
     this.requests++;
-    engine.stats.requests++;
+    host.stats.requests++;
     this.versionMinor = head.versionMinor;
     const contentLength = head.contentLength;
-    if (contentLength > engine.limits.maxBodyBytes) {
+    if (contentLength > host.limits.maxBodyBytes) {
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
       return;
     }
     let body: ReadableStream<Uint8Array> | null = null;
     if (head.chunked || contentLength > 0) {
-      // A body is read by JS in promises: while it streams, the loop does not sleep in the ring (Engine.asyncPending).
-      engine.asyncPending++;
+      // A body is read by JS in promises: while it streams, the loop does not sleep in the ring.
+      host.asyncBegan();
       this.body = new RequestBody({
         onPull: () => this.onBodyPull(),
         onCancel: () => this.onBodyCancel(),
-        onSettled: () => engine.asyncPending--,
+        onSettled: () => host.asyncEnded(),
       });
       this.bodyRemaining = head.chunked ? -1 : contentLength;
-      if (head.chunked) (this.chunked ??= new ChunkedDecoder(engine.limits.maxBodyBytes)).reset();
+      if (head.chunked) (this.chunked ??= new ChunkedDecoder(host.limits.maxBodyBytes)).reset();
       this.continueOwed = head.expectContinue && head.versionMinor === 1;
       body = this.body.stream;
-      engine.setDeadline(this, Deadline.Body, engine.limits.bodyTimeoutMs);
+      host.deadlines.set(this, Deadline.Body, host.limits.bodyTimeoutMs);
     }
-    const keepAlive = head.keepAlive && !engine.stopping;
+    const keepAlive = head.keepAlive && !host.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
     const request = new LazyRequest(
-      head.method, head.host, engine.origin, head.target, head.headers, body, this,
+      head.method, head.host, host.origin, head.target, head.headers, body, this,
     );
     this.sender.begin(head.method === "HEAD", head.versionMinor);
-    engine.invoke(this, request as unknown as Request);
+    host.invoke(this, request as unknown as Request);
   }
 
   /** Moves body bytes from buffer[start, end) into the body stream; returns the new start. */
@@ -304,10 +321,10 @@ export class Connection {
 
   private pushBody(bytes: Uint8Array): void {
     if (this.discarding || !this.body) {
-      if (this.discarding && this.body === null) this.engine.stats.bytesDiscarded += bytes.byteLength;
+      if (this.discarding && this.body === null) this.host.stats.bytesDiscarded += bytes.byteLength;
       return;
     }
-    if (this.body.received + bytes.byteLength > this.engine.limits.maxBodyBytes) {
+    if (this.body.received + bytes.byteLength > this.host.limits.maxBodyBytes) {
       this.body.fail(new Error("request body exceeds maxBodyBytes"));
       this.body = null;
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
@@ -317,24 +334,46 @@ export class Connection {
   }
 
   /**
-   * A body is still to come: while the server waits for it, no byte for bodyTimeoutMs ends it (Engine.sweep);
+   * A body is still to come: while the server waits for it, no byte for bodyTimeoutMs ends it (onDeadline);
    * while reading is paused (the handler has not taken what came) the wait is ours, not the client's.
    */
   private awaitBody(): void {
-    if (!this.readPaused) this.engine.setDeadline(this, Deadline.Body, this.engine.limits.bodyTimeoutMs);
-    else if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
+    if (!this.readPaused) this.host.deadlines.set(this, Deadline.Body, this.host.limits.bodyTimeoutMs);
+    else if (this.deadlineKind === Deadline.Body) this.host.deadlines.clear(this);
   }
 
-  /** No body byte came for bodyTimeoutMs while one was awaited (Engine.sweep). */
-  onBodyTimeout(): void {
-    this.engine.stats.bodyTimeouts++;
+  /** A deadline passed (Deadlines' sweep): 408 for a head or a body that takes too long, a quiet close when idle. */
+  onDeadline(kind: Deadline): void {
+    if (kind === Deadline.Body) {
+      this.onBodyTimeout();
+      return;
+    }
+    this.host.stats.timeouts++;
+    if (kind === Deadline.Head) this.failRequest(408, "TIMEOUT", `request head not received within ${this.host.limits.headerTimeoutMs} ms`);
+    else this.destroy();
+  }
+
+  /** Output waited for sendTimeoutMs without the socket taking a byte: the client is not reading. */
+  onSendTimeout(): void {
+    this.host.stats.sendTimeouts++;
+    this.destroy();
+  }
+
+  /** An answer is still leaving: an idle deadline waits until it is sent (onOutputDrained starts it then). */
+  get isSending(): boolean {
+    return this.sender.wantsWritable;
+  }
+
+  /** No body byte came for bodyTimeoutMs while one was awaited. */
+  private onBodyTimeout(): void {
+    this.host.stats.bodyTimeouts++;
     // Answered already (the rest was awaited only to be discarded): a second answer would be out of turn.
     if (!this.busy) this.destroy();
-    else this.failRequest(408, "TIMEOUT", `request body not received within ${this.engine.limits.bodyTimeoutMs} ms`);
+    else this.failRequest(408, "TIMEOUT", `request body not received within ${this.host.limits.bodyTimeoutMs} ms`);
   }
 
   private endBody(): void {
-    if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
+    if (this.deadlineKind === Deadline.Body) this.host.deadlines.clear(this);
     this.body?.finish();
     this.body = null;
     if (this.discarding) {
@@ -361,18 +400,18 @@ export class Connection {
   pauseReading(): void {
     if (this.readPaused || this.closed) return;
     this.readPaused = true;
-    this.engine.readingChanged(this);
+    this.host.readingChanged(this);
   }
 
   resumeReading(): void {
     if (!this.readPaused || this.closed) return;
     this.readPaused = false;
-    this.engine.readingChanged(this);
+    this.host.readingChanged(this);
     // Ring mode reports a FIN even while paused (onEnd); with nothing left to parse, act on it now.
-    if (this.engine.ring && this.peerClosed && this.leftover === null) this.onPeerClosed();
+    if (this.host.readsByRing && this.peerClosed && this.leftover === null) this.onPeerClosed();
     // Bytes already read may be waiting; epoll only reports new ones.
-    if (this.leftover && !this.busy) this.engine.deferResume(this);
-    else if (this.leftover && this.body) this.engine.deferResume(this);
+    if (this.leftover && !this.busy) this.host.deferResume(this);
+    else if (this.leftover && this.body) this.host.deferResume(this);
   }
 
   /** Re-runs parsing over leftover bytes (after a response finished or a body pull). */
@@ -391,7 +430,7 @@ export class Connection {
     if (this.body) {
       // The handler answered without reading the whole body: discard a little, else close.
       const remaining = this.bodyRemaining >= 0 ? this.bodyRemaining : Infinity;
-      if (remaining > this.engine.limits.maxDiscardBytes || this.continueOwed) {
+      if (remaining > this.host.limits.maxDiscardBytes || this.continueOwed) {
         this.closeAfterResponse = true;
       } else {
         this.body.fail(new Error("response sent before the request body was read"));
@@ -399,7 +438,7 @@ export class Connection {
         this.discarding = true;
         this.resumeReading();
         this.awaitBody();
-        if (this.leftover) this.engine.deferResume(this);
+        if (this.leftover) this.host.deferResume(this);
         return;
       }
     }
@@ -410,12 +449,12 @@ export class Connection {
     // After a FIN, close once nothing is left to answer (within a pass, its caller sees to it: onPeerClosed).
     if (this.closeAfterResponse || (this.peerClosed && !this.leftover && !this.inPass)) {
       // What is left of a body no longer matters; only the send timeout governs the flush.
-      if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
+      if (this.deadlineKind === Deadline.Body) this.host.deadlines.clear(this);
       this.sender.closeWhenFlushed();
       return;
     }
-    if (this.leftover) this.engine.deferResume(this);
-    else this.engine.setDeadline(this, Deadline.Idle, this.engine.limits.idleTimeoutMs);
+    if (this.leftover) this.host.deferResume(this);
+    else this.host.deadlines.set(this, Deadline.Idle, this.host.limits.idleTimeoutMs);
     if (this.readPaused) this.resumeReading();
   }
 
@@ -423,7 +462,7 @@ export class Connection {
     if (this.body) {
       this.body.fail(new Error("client closed the connection before the body ended"));
       this.body = null;
-      if (this.deadlineKind === Deadline.Body) this.engine.clearDeadline(this);
+      if (this.deadlineKind === Deadline.Body) this.host.deadlines.clear(this);
     }
     // Requests already read and waiting their turn (an output backlog, a yielded pass) are answered first.
     if (!this.busy && !this.outputPaused && !this.yielded) {
@@ -436,17 +475,17 @@ export class Connection {
     if (this.closed) return;
     // All of it sent: an idle wait starts now, not while the last answer was still leaving.
     if (this.sender.unsentBytes === 0 && this.deadlineKind === Deadline.Idle) {
-      this.engine.setDeadline(this, Deadline.Idle, this.engine.limits.idleTimeoutMs);
+      this.host.deadlines.set(this, Deadline.Idle, this.host.limits.idleTimeoutMs);
     }
     if (!this.outputPaused) return;
     this.outputPaused = false;
     if (this.readPaused) this.resumeReading(); // also schedules resume() for the leftover
-    else if (this.leftover) this.engine.deferResume(this);
+    else if (this.leftover) this.host.deferResume(this);
   }
 
   /** Answers a protocol error (400/408/413/431/...) and closes: the stream can't be trusted. */
   failRequest(status: number, code: HttpErrorCode | "TIMEOUT", reason: string): void {
-    this.engine.stats.protocolErrors++;
+    this.host.stats.protocolErrors++;
     this.closeAfterResponse = true;
     this.busy = true;
     this.body?.fail(new Error(reason));
@@ -463,7 +502,7 @@ export class Connection {
     this.body = null;
     this.leftover = null;
     this.sender.abort();
-    this.engine.release(this);
+    this.host.release(this);
   }
 }
 

@@ -1,26 +1,27 @@
-// The HTTP engine of one worker: a listener, a PollLoop (epoll, reads through io_uring where allowed), the connection
-// table, shared read/write buffers, deadlines (408, idle), counters, and graceful stop.
-import { lib, runtime } from "../ffi/index.ts";
+// The HTTP engine of one worker: its listener and PollLoop (epoll, reads through io_uring where allowed), the
+// connection table, accepts, the poll rounds (events or ring completions to connections) and graceful stop.
+// What it holds for its connections (ConnectionHost): the shared read buffer and head parser, the send batch
+// (send-batch.ts), deadlines (deadlines.ts), what answers a request (answers.ts) and the counters.
+import { lib } from "../ffi/index.ts";
 import { EAGAIN, ECANCELED, ENOBUFS } from "../ffi/errno.ts";
 import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
 import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, IPPROTO_TCP, TCP_NODELAY } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
 import { CQE_F_MORE, PollLoop, RING_BUFFER_BYTES } from "../net/poll-loop.ts";
-import { Connection, Deadline } from "./connection.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
 import { type Limits, readBufferBytes, sweepIntervalMs } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
 import { requestOwner } from "./request.ts";
 import { Answer } from "./response-sender.ts";
-import { ErrorLog } from "./error-log.ts";
-import { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
+import { SendBatch } from "./send-batch.ts";
+import { Answers, type ErrorHandler, type Handler } from "./answers.ts";
+import { EngineStats } from "./engine-stats.ts";
+import { Deadline, Deadlines } from "./deadlines.ts";
 
 const LISTENER_TOKEN = 0xffff_fff0;
 const SHUT_RDWR = 2;
 /** Connections accepted per listener wake before other events get a turn. */
 const ACCEPTS_PER_WAKE_MAX = 256;
-const WRITE_BUFFER_BYTES = 64 * 1024;
-/** Sends a round may hold before they go out early (each is 16 bytes of entry). */
-const SEND_BATCH_MAX = 512;
 /** accept4 errors that say the process or the kernel is out of something: EMFILE, ENFILE, ENOBUFS, ENOMEM. */
 const ACCEPT_RESOURCE_ERRORS = new Set([24, 23, 105, 12]);
 /** After such an error the listener rests this long (it stays readable, so epoll would spin). */
@@ -30,73 +31,15 @@ const RETIRE_ACCEPTS_MAX = 4096;
 /** A graceful stop waits this long for the first request of a connection accepted just before it. */
 const FIRST_REQUEST_GRACE_MS = 1000;
 
-export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
-export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
 
-/** The engine's counters, stored in a Float64Array: a private one, or a worker's slot in the
- * cluster's shared memory (src/cluster/shared-stats.ts), so the primary reads them live. */
-export class EngineStats {
-  constructor(readonly fields: Float64Array = new Float64Array(SLOT_FIELDS)) {}
-  get accepted(): number { return this.fields[F.accepted]; }
-  set accepted(v: number) { this.fields[F.accepted] = v; }
-  get active(): number { return this.fields[F.active]; }
-  set active(v: number) { this.fields[F.active] = v; }
-  get requests(): number { return this.fields[F.requests]; }
-  set requests(v: number) { this.fields[F.requests] = v; }
-  get bytesIn(): number { return this.fields[F.bytesIn]; }
-  set bytesIn(v: number) { this.fields[F.bytesIn] = v; }
-  get bytesOut(): number { return this.fields[F.bytesOut]; }
-  set bytesOut(v: number) { this.fields[F.bytesOut] = v; }
-  /** Handler throws/rejections and invalid handler results (answered 500). */
-  get handlerErrors(): number { return this.fields[F.handlerErrors]; }
-  set handlerErrors(v: number) { this.fields[F.handlerErrors] = v; }
-  /** Malformed requests and limit violations (answered 4xx and closed). */
-  get protocolErrors(): number { return this.fields[F.protocolErrors]; }
-  set protocolErrors(v: number) { this.fields[F.protocolErrors] = v; }
-  /** Connections refused for maxConnections, shutdown or fd exhaustion. */
-  get rejectedConnections(): number { return this.fields[F.rejectedConnections]; }
-  set rejectedConnections(v: number) { this.fields[F.rejectedConnections] = v; }
-  get acceptErrors(): number { return this.fields[F.acceptErrors]; }
-  set acceptErrors(v: number) { this.fields[F.acceptErrors] = v; }
-  get readErrors(): number { return this.fields[F.readErrors]; }
-  set readErrors(v: number) { this.fields[F.readErrors] = v; }
-  get writeErrors(): number { return this.fields[F.writeErrors]; }
-  set writeErrors(v: number) { this.fields[F.writeErrors] = v; }
-  get timeouts(): number { return this.fields[F.timeouts]; }
-  set timeouts(v: number) { this.fields[F.timeouts] = v; }
-  get bytesDiscarded(): number { return this.fields[F.bytesDiscarded]; }
-  set bytesDiscarded(v: number) { this.fields[F.bytesDiscarded] = v; }
-  get sendTimeouts(): number { return this.fields[F.sendTimeouts]; }
-  set sendTimeouts(v: number) { this.fields[F.sendTimeouts] = v; }
-  get bodyTimeouts(): number { return this.fields[F.bodyTimeouts]; }
-  set bodyTimeouts(v: number) { this.fields[F.bodyTimeouts] = v; }
-  get outputPauses(): number { return this.fields[F.outputPauses]; }
-  set outputPauses(v: number) { this.fields[F.outputPauses] = v; }
-
-  snapshot(): Record<"active" | CounterName, number> {
-    const out = { active: this.active } as Record<"active" | CounterName, number>;
-    for (const name of COUNTER_NAMES) out[name] = this.fields[F[name]];
-    return out;
-  }
-}
-
-export class Engine {
+export class Engine implements ConnectionHost {
   readonly loop: PollLoop;
   readonly parser: HeadParser;
   readonly readBuffer: Uint8Array;
-  readonly writeBuffer: Uint8Array = new Uint8Array(WRITE_BUFFER_BYTES);
-  /**
-   * Bytes of writeBuffer in use: the round's batched responses, then from segmentStart those of the connection
-   * now producing output (ResponseSender.flush closes its segment). 0 between rounds.
-   */
-  writeLength = 0;
-  segmentStart = 0;
-  /** The batch: {fd, offset, length, result} per send over writeBuffer (see rp_send_batch), and whose. */
-  private readonly sendEntryBytes = new Uint8Array(16 * SEND_BATCH_MAX);
-  private readonly sendEntries = new Int32Array(this.sendEntryBytes.buffer);
-  private readonly sendOwners: (Connection | undefined)[] = new Array(SEND_BATCH_MAX).fill(undefined);
-  private sendCount = 0;
   readonly stats: EngineStats;
+  readonly batch: SendBatch;
+  readonly deadlines: Deadlines;
+  private readonly answers: Answers;
   /** The connection a request came from (server.requestIP): the request carries it, no map per request. */
   readonly requestOwners: { get(request: unknown): Connection | undefined } = {
     get(request: unknown): Connection | undefined {
@@ -104,20 +47,13 @@ export class Engine {
       return owner instanceof Connection ? owner : undefined;
     },
   };
-  /**
-   * The poll round's clock (PollLoop.now; 0 outside a round): deadlines and the Date header of the round's
-   * responses use it instead of reading the clock per request, and sends wait in the batch while it is set.
-   * Work outside a round (async handlers, timers) reads the clock itself, so a stale value never reaches a
-   * deadline.
-   */
-  batchNow = 0;
   readonly origin: string;
   stopping = false;
   /**
    * Handler and error-handler promises, streamed response bodies and request bodies not yet settled: while
    * any is pending the loop does not sleep in the ring, since they go on in promises (PollLoop.maySleep).
    */
-  asyncPending = 0;
+  private pendingAsync = 0;
   /** Called for every connection that ends (least-connections steering counts them down). */
   onConnectionClosed: (() => void) | null = null;
   /** Called right before the engine closes its listener, then its loop (a cluster worker clears its slot's record of them). */
@@ -125,15 +61,13 @@ export class Engine {
   /** Open connection fds as bits (a thread worker's, so the primary can close them if it dies). */
   fdBitmap: Uint8Array | null = null;
   /** Sockets are read through io_uring (PollLoop.useRing); otherwise recv() on EPOLLIN. */
-  readonly ring: boolean;
+  readonly readsByRing: boolean;
   /** Tells a connection's ring completions from those of an earlier one in the same slot. */
   private generation = 0;
   private readonly connections: (Connection | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly resumeQueue: Connection[] = [];
   private resumeScheduled = false;
-  private sweepTimer: ReturnType<typeof setInterval> | null = null;
-  private readonly sweepEveryMs: number;
   private readonly peerScratch = new Uint8Array(128);
   private listenerOpen = true;
   /** The graceful stop's idle-close timers. */
@@ -145,21 +79,23 @@ export class Engine {
   constructor(
     readonly listener: Listener,
     readonly limits: Limits,
-    private readonly handler: Handler,
-    private readonly errorHandler: ErrorHandler | null,
+    handler: Handler,
+    errorHandler: ErrorHandler | null,
     statsFields?: Float64Array,
   ) {
     this.stats = new EngineStats(statsFields);
+    this.answers = new Answers(handler, errorHandler, this.stats, this);
+    this.batch = new SendBatch((bytes) => (this.stats.bytesOut += bytes));
+    this.deadlines = new Deadlines(this.connections, sweepIntervalMs(limits), limits.sendTimeoutMs, () => this.batch.now());
     this.parser = new HeadParser({ maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount });
     this.readBuffer = new Uint8Array(readBufferBytes(limits));
     const { address } = listener;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
-    this.sweepEveryMs = sweepIntervalMs(limits);
     this.loop = new PollLoop();
-    this.loop.maySleep = () => this.asyncPending === 0 && !this.resumeScheduled;
+    this.loop.maySleep = () => this.pendingAsync === 0 && !this.resumeScheduled;
     try {
-      this.ring = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
+      this.readsByRing = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
     } catch (failure) {
       this.loop.close();
       throw failure;
@@ -170,7 +106,7 @@ export class Engine {
 
   /** Ring mode: received bytes, ends of stream and ends of a multishot recv, per connection. */
   private onCompletions(count: number, completions: Uint32Array): void {
-    this.batchNow = this.loop.now;
+    this.batch.beginRound(this.loop.now);
     let received = 0;
     try {
       const buffers = this.loop.ringBuffers;
@@ -194,7 +130,7 @@ export class Engine {
       }
     } finally {
       this.stats.bytesIn += received;
-      this.endRound();
+      this.batch.endRound();
     }
   }
 
@@ -203,7 +139,7 @@ export class Engine {
    * again (a cancelled recv still counted ends with ECANCELED, and onCompletions re-arms it then).
    */
   readingChanged(conn: Connection): void {
-    if (!this.ring) this.updateInterest(conn);
+    if (!this.readsByRing) this.updateInterest(conn);
     else if (conn.readPaused) {
       if (conn.recvsArmed > 0 && this.loop.cancel(conn.fd, false) < 0) {
         this.stats.readErrors++; // the ring took no cancel: reading cannot pause, and unpaused it would buffer without bound
@@ -222,60 +158,12 @@ export class Engine {
   }
 
   private onEvents(count: number, events: Uint32Array): void {
-    this.batchNow = this.loop.now;
+    this.batch.beginRound(this.loop.now);
     try {
       this.dispatchEvents(count, events);
     } finally {
-      this.endRound();
+      this.batch.endRound();
     }
-  }
-
-  private endRound(): void {
-    this.batchNow = 0;
-    this.flushSends();
-  }
-
-  /**
-   * Adds writeBuffer[start, end) for conn to the batch. Inside a poll round (batchNow set) the batch leaves at
-   * the round's end, one FFI call with the sends back to back; outside one, or when full, it leaves now.
-   */
-  queueSend(conn: Connection, start: number, end: number): void {
-    const i = this.sendCount;
-    const entries = this.sendEntries;
-    entries[4 * i] = conn.fd;
-    entries[4 * i + 1] = start;
-    entries[4 * i + 2] = end - start;
-    this.sendOwners[i] = conn;
-    this.sendCount = i + 1;
-    this.segmentStart = end;
-    if (this.batchNow === 0 || i + 1 === SEND_BATCH_MAX) this.flushSends();
-  }
-
-  /**
-   * Sends the batch in one call; a short send leaves the rest to its connection's pending queue, an error
-   * closes that connection. Bytes of a connection still producing output move to the buffer's start.
-   */
-  flushSends(): void {
-    const count = this.sendCount;
-    if (count === 0) return;
-    this.sendCount = 0;
-    const entries = this.sendEntries;
-    const owners = this.sendOwners;
-    lib.rp_send_batch(this.writeBuffer, this.sendEntryBytes, count);
-    let sent = 0;
-    for (let i = 0; i < count; i++) {
-      const conn = owners[i]!;
-      owners[i] = undefined;
-      const length = entries[4 * i + 2]!;
-      const result = entries[4 * i + 3]!;
-      if (result === length) sent += length;
-      else conn.sender.afterSend(result, this.writeBuffer, entries[4 * i + 1]!, length);
-    }
-    this.stats.bytesOut += sent;
-    const open = this.writeLength - this.segmentStart;
-    if (open > 0) this.writeBuffer.copyWithin(0, this.segmentStart, this.writeLength);
-    this.segmentStart = 0;
-    this.writeLength = open;
   }
 
   private dispatchEvents(count: number, events: Uint32Array): void {
@@ -289,7 +177,7 @@ export class Engine {
       const conn = this.connections[token];
       if (conn === undefined) continue;
       if (mask & EPOLLOUT) conn.sender.onWritable();
-      if (conn.closed || this.ring) continue; // ring mode: the recv reports HUP and ERR
+      if (conn.closed || this.readsByRing) continue; // ring mode: the recv reports HUP and ERR
       if (mask & ~EPOLLOUT) conn.onReadable(mask); // IN, RDHUP, HUP, ERR: the read tells which
     }
   }
@@ -343,11 +231,11 @@ export class Engine {
     if (bitmap !== null && fd >> 3 < bitmap.byteLength) bitmap[fd >> 3] |= 1 << (fd & 7);
     this.stats.accepted++;
     this.stats.active++;
-    if (this.ring) {
+    if (this.readsByRing) {
       this.loop.add(fd, EPOLLET, slot); // for EPOLLOUT later
       this.armRecv(conn);
     } else this.loop.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET, slot);
-    this.setDeadline(conn, Deadline.Idle, this.limits.idleTimeoutMs);
+    this.deadlines.set(conn, Deadline.Idle, this.limits.idleTimeoutMs);
   }
 
   /**
@@ -357,167 +245,39 @@ export class Engine {
    */
   updateInterest(conn: Connection): void {
     if (conn.closed) return;
-    const reading = !conn.readPaused && !this.ring; // ring mode: reads are recvs (Connection.pauseReading)
+    const reading = !conn.readPaused && !this.readsByRing; // ring mode: reads are recvs (Connection.pauseReading)
     const mask = (reading ? EPOLLIN | EPOLLRDHUP : 0) | (conn.sender.wantsWritable ? EPOLLOUT : 0) | EPOLLET;
     this.loop.modify(conn.fd, mask, conn.slot);
   }
 
-  /**
-   * Calls the handler; a throw, a rejection, a non-Response or a Response that fails before its head is
-   * written becomes a 500 (or the error handler's answer). Nothing a handler does escapes into the round.
-   */
   invoke(conn: Connection, request: Request): void {
-    let result: Response | Promise<Response>;
-    try {
-      result = this.handler(request, conn.info);
-    } catch (error) {
-      this.answerError(conn, error);
-      return;
-    }
-    if (runtime.isResponse(result)) {
-      conn.sender.send(result, Answer.Handler);
-      return;
-    }
-    this.whenSettled(
-      result,
-      (response) => {
-        if (runtime.isResponse(response)) this.complete(conn, response, Answer.Handler);
-        else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
-      },
-      (error) => this.answerError(conn, error),
-    );
+    this.answers.invoke(conn, request);
   }
 
-  /** Promise.resolve(value).then(onValue, onError), counted in asyncPending until it settles. */
-  private whenSettled<T>(value: T | Promise<T>, onValue: (value: T) => void, onError: (error: unknown) => void): void {
-    this.asyncPending++;
-    Promise.resolve(value).then(
-      (settled) => {
-        this.asyncPending--;
-        onValue(settled);
-      },
-      (error) => {
-        this.asyncPending--;
-        onError(error);
-      },
-    );
-  }
-
-  /** Sends a response that arrived outside the handler's call (a promise, an error answer), then flushes it. */
-  private complete(conn: Connection, response: Response, answer: Answer): void {
-    if (conn.closed) return;
-    conn.sender.send(response, answer); // a failure comes back through responseFailed, never as a throw
-    conn.sender.flush();
-  }
-
-  /**
-   * A response failed before its head was written (ResponseSender.send rolled its bytes back): the handler's
-   * is answered like a throw; a failed error answer falls back to the plain 500.
-   */
   responseFailed(conn: Connection, error: unknown, answer: Answer): void {
-    if (answer === Answer.Handler) {
-      this.answerError(conn, error);
-      return;
-    }
-    this.reportError(error, answer === Answer.ErrorHandler ? "the error handler's response failed:" : "the 500 failed:");
-    if (answer === Answer.ErrorHandler) this.complete(conn, internalError(), Answer.Fallback);
-    else conn.destroy(); // the plain 500 itself failed: nothing is left to answer with
+    this.answers.responseFailed(conn, error, answer);
   }
 
-  private answerError(conn: Connection, error: unknown): void {
-    this.stats.handlerErrors++;
-    if (conn.closed) return;
-    const fallback = () => this.complete(conn, internalError(), Answer.Fallback);
-    if (!this.errorHandler) {
-      this.reportError(error);
-      fallback();
-      return;
-    }
-    let answer: Response | Promise<Response>;
-    try {
-      answer = this.errorHandler(error);
-    } catch (secondary) {
-      this.reportError(secondary, "the error handler threw:");
-      fallback();
-      return;
-    }
-    this.whenSettled(
-      answer,
-      (response) => {
-        if (runtime.isResponse(response)) this.complete(conn, response, Answer.ErrorHandler);
-        else {
-          this.reportError(new TypeError(`error handler must return a Response, got ${describe(response)}`));
-          fallback();
-        }
-      },
-      (secondary) => {
-        this.reportError(secondary, "the error handler threw:");
-        fallback();
-      },
-    );
+  reportError(error: unknown, what: string): void {
+    this.answers.reportError(error, what);
   }
 
-  /** This worker's error lines, rate-limited (a flood of failing handlers must not flood stderr). */
-  private readonly errorLog = new ErrorLog();
-
-  reportError(error: unknown, what = "handler error:"): void {
-    this.errorLog.report(`reuseport: ${what}`, error);
+  asyncBegan(): void {
+    this.pendingAsync++;
   }
 
-  setDeadline(conn: Connection, kind: Deadline, afterMs: number): void {
-    conn.deadlineKind = kind;
-    conn.deadline = (this.batchNow || Date.now()) + afterMs;
-    this.startSweep();
+  asyncEnded(): void {
+    this.pendingAsync--;
   }
 
-  clearDeadline(conn: Connection): void {
-    conn.deadlineKind = Deadline.None;
+  /** Handler promises, streamed bodies and request bodies not settled yet. */
+  get asyncPending(): number {
+    return this.pendingAsync;
   }
 
   /** Output began to wait for the socket, or the socket took some: cut if it takes nothing for sendTimeoutMs. */
   armSendDeadline(conn: Connection): void {
-    conn.sendDeadline = (this.batchNow || Date.now()) + this.limits.sendTimeoutMs;
-    this.startSweep();
-  }
-
-  private startSweep(): void {
-    if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
-    // deno-lint-ignore no-explicit-any
-    (this.sweepTimer as any).unref?.();
-  }
-
-  /**
-   * Enforces deadlines: a cut for output the client does not take, 408 for a head or a body that takes too long
-   * (a quiet close for a body already answered), a quiet close for idle keep-alive.
-   */
-  private sweep(): void {
-    const now = Date.now();
-    for (const conn of this.connections) {
-      if (conn === undefined) continue;
-      if (conn.sendDeadline !== 0 && conn.sendDeadline <= now) {
-        this.stats.sendTimeouts++;
-        conn.destroy();
-        continue;
-      }
-      if (conn.deadlineKind === Deadline.None || conn.deadline > now) continue;
-      // An answer is still leaving: the idle wait starts once it is sent (Connection.onOutputDrained).
-      if (conn.deadlineKind === Deadline.Idle && conn.sender.wantsWritable) continue;
-      if (conn.deadlineKind === Deadline.Body) {
-        conn.deadlineKind = Deadline.None;
-        conn.onBodyTimeout();
-        continue;
-      }
-      this.stats.timeouts++;
-      if (conn.deadlineKind === Deadline.Head) {
-        conn.deadlineKind = Deadline.None;
-        conn.failRequest(408, "TIMEOUT", `request head not received within ${this.limits.headerTimeoutMs} ms`);
-      } else conn.destroy();
-    }
-    if (this.stats.active === 0 && this.sweepTimer !== null) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = null;
-    }
+    this.deadlines.armSend(conn);
   }
 
   /** Runs conn.resume() soon, outside the current pass (its leftover bytes wait their turn). */
@@ -539,7 +299,7 @@ export class Engine {
     this.connections[conn.slot] = undefined;
     this.freeSlots.push(conn.slot);
     this.stats.active--;
-    this.flushSends(); // the batch may hold this fd's last bytes, and the fd number is reused once closed
+    this.batch.flush(); // the batch may hold this fd's last bytes, and the fd number is reused once closed
     // An armed recv holds the socket open past close(): cancel it while the fd still names it, or, where the
     // ring takes no cancel, shut the socket down so that the recv ends and lets go of it.
     if (conn.recvsArmed > 0 && this.loop.cancel(conn.fd, true) < 0) lib.rp_shutdown(conn.fd, SHUT_RDWR);
@@ -600,22 +360,11 @@ export class Engine {
   private shutdownLoop(): void {
     if (this.loopClosed) return;
     this.loopClosed = true;
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
+    this.deadlines.stop();
     for (const timer of this.stopTimers.splice(0)) clearTimeout(timer);
-    this.errorLog.summarize(); // what the rate limit left out is told before the engine goes
+    this.answers.summarize(); // what the rate limit left out is told before the engine goes
     this.onClosing?.("loop");
     this.loop.close();
     void this.loop.ended.then(this.closedResolve, this.closedResolve);
   }
-}
-
-function internalError(): Response {
-  return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain;charset=utf-8" } });
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return (value as object).constructor?.name ?? "object";
-  return typeof value;
 }

@@ -7,7 +7,7 @@ import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "./response
 import { BareTextCache } from "./bare-text-cache.ts";
 import { dateCache } from "./date-cache.ts";
 import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunk-framing.ts";
-import type { Connection } from "./connection.ts";
+import type { BatchOwner, SendBatch } from "./send-batch.ts";
 import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
 
 /** Bytes waiting for the socket before a streamed body stops being read. */
@@ -19,7 +19,7 @@ const EMPTY = new Uint8Array(0);
 /** struct linger {l_onoff = 1, l_linger = 0}: close() then resets the connection. */
 const LINGER_RESET = new Uint8Array(new Int32Array([1, 0]).buffer);
 
-/** Whose answer a response is: a failure to send it falls back one step (Engine.responseFailed). */
+/** Whose answer a response is: a failure to send it falls back one step (SenderHost.responseFailed). */
 export const enum Answer {
   Handler = 0,
   ErrorHandler = 1,
@@ -27,7 +27,40 @@ export const enum Answer {
   Fallback = 2,
 }
 
-export class ResponseSender {
+/** What a sender needs of its connection. */
+export interface SenderConnection {
+  readonly fd: number;
+  readonly closed: boolean;
+  /** Close once the current response is written; a head without keep-alive sets it. */
+  closeAfterResponse: boolean;
+  /** When output the socket takes nothing of is cut (Deadlines.armSend); 0 while none waits. */
+  sendDeadline: number;
+  /** The whole response is written (into the batch, or pending). */
+  onResponseDone(): void;
+  /** The unsent output went under maxPendingOutputBytes. */
+  onOutputDrained(): void;
+  /** Closes the socket now. */
+  destroy(): void;
+}
+
+/** What a sender needs of the engine its connection belongs to. */
+export interface SenderHost {
+  readonly batch: SendBatch;
+  readonly stats: { writeErrors: number; bytesOut: number };
+  readonly limits: { readonly maxPendingOutputBytes: number };
+  /** Its epoll interest follows: EPOLLOUT while bytes wait. */
+  updateInterest(conn: SenderConnection): void;
+  /** Output waits for the socket, or the socket took some: the send timeout runs from now. */
+  armSendDeadline(conn: SenderConnection): void;
+  /** A response failed before its head was written (its bytes were rolled back): answer in its place. */
+  responseFailed(conn: SenderConnection, error: unknown, answer: Answer): void;
+  reportError(error: unknown, what: string): void;
+  /** Work goes on in promises (a streamed body) until asyncEnded: the loop must not sleep in its ring. */
+  asyncBegan(): void;
+  asyncEnded(): void;
+}
+
+export class ResponseSender implements BatchOwner {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private drainWaiters: (() => void)[] = [];
@@ -39,10 +72,17 @@ export class ResponseSender {
     requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
   };
   private readonly headerList: string[] = [];
-  /** Where the last head was written in the engine's batch buffer. */
+  /** Where the last head was written in the batch buffer. */
   private headStart = 0;
+  private readonly batch: SendBatch;
 
-  constructor(private readonly conn: Connection) {}
+  constructor(private readonly conn: SenderConnection, private readonly host: SenderHost) {
+    this.batch = host.batch;
+  }
+
+  get fd(): number {
+    return this.conn.fd;
+  }
 
   begin(isHead: boolean, versionMinor: 0 | 1): void {
     this.isHead = isHead;
@@ -51,13 +91,12 @@ export class ResponseSender {
 
   /**
    * Sends a Response; completes synchronously when the body is static. Never throws: a failure before the
-   * head is written is rolled back and handed to Engine.responseFailed (a 500, or the error handler's
+   * head is written is rolled back and handed to SenderHost.responseFailed (a 500, or the error handler's
    * answer, takes its place); one after it cuts the connection.
    */
   send(response: Response, answer: Answer = Answer.Handler): void {
-    const conn = this.conn;
-    if (conn.closed) return;
-    const mark = conn.engine.writeLength;
+    if (this.conn.closed) return;
+    const mark = this.batch.length;
     let written: boolean;
     try {
       written = this.writeStatic(response);
@@ -69,9 +108,9 @@ export class ResponseSender {
       this.finish();
       return;
     }
-    const engine = conn.engine;
-    engine.asyncPending++; // the body's reads continue in promises (Engine.asyncPending)
-    void this.sendStream(response, answer).finally(() => engine.asyncPending--);
+    const host = this.host;
+    host.asyncBegan(); // the body's reads continue in promises
+    void this.sendStream(response, answer).finally(() => host.asyncEnded());
   }
 
   /** Writes a response whose body is at hand into the batch; false when the body is a stream. */
@@ -95,12 +134,11 @@ export class ResponseSender {
 
   /**
    * A failure before the head went out: what this response wrote into the batch since `mark` (a head cut
-   * short) is dropped, so the engine's batch stays whole, and the engine answers in its place.
+   * short) is dropped, so the batch stays whole, and the host answers in its place.
    */
   private headFailed(error: unknown, answer: Answer, mark: number): void {
-    const engine = this.conn.engine;
-    if (mark >= engine.segmentStart && mark < engine.writeLength) engine.writeLength = mark;
-    engine.responseFailed(this.conn, error, answer);
+    this.batch.rollBack(mark);
+    this.host.responseFailed(this.conn, error, answer);
   }
 
   /**
@@ -111,8 +149,8 @@ export class ResponseSender {
   private cut(error: unknown, mode: BodyMode): void {
     const conn = this.conn;
     if (conn.closed) return;
-    conn.engine.stats.writeErrors++;
-    conn.engine.reportError(error, "response body failed after its head was sent; connection cut:");
+    this.host.stats.writeErrors++;
+    this.host.reportError(error, "response body failed after its head was sent; connection cut:");
     if (mode === BodyMode.UntilClose) lib.rp_setsockopt_bytes(conn.fd, SOL_SOCKET, SO_LINGER, LINGER_RESET, LINGER_RESET.byteLength);
     conn.destroy();
   }
@@ -127,8 +165,8 @@ export class ResponseSender {
       this.sendText(null, text);
       return;
     }
-    const engine = conn.engine;
-    const second = Math.floor((engine.batchNow || Date.now()) / 1000);
+    const batch = this.batch;
+    const second = Math.floor(batch.now() / 1000);
     const cached = bareTextCache.get(text, second);
     if (cached !== null) {
       this.append(cached);
@@ -136,8 +174,8 @@ export class ResponseSender {
     }
     this.sendText(null, text);
     // The bytes from the head's start are this response's unless a flush already sent part of them.
-    if (engine.writeLength > this.headStart && !conn.closeAfterResponse) {
-      bareTextCache.set(text, dateCache.second, engine.writeBuffer.slice(this.headStart, engine.writeLength));
+    if (batch.length > this.headStart && !conn.closeAfterResponse) {
+      bareTextCache.set(text, dateCache.second, batch.buffer.slice(this.headStart, batch.length));
     }
   }
 
@@ -164,16 +202,16 @@ export class ResponseSender {
 
   /** append() for a string whose code units are all < 0x80 (so one byte each). */
   private appendAscii(text: string): void {
-    const engine = this.conn.engine;
-    const out = engine.writeBuffer;
-    const start = engine.writeLength;
+    const batch = this.batch;
+    const out = batch.buffer;
+    const start = batch.length;
     const length = text.length;
     if (length > out.byteLength - start) {
       this.append(encoder.encode(text));
       return;
     }
     for (let i = 0; i < length; i++) out[start + i] = text.charCodeAt(i);
-    engine.writeLength = start + length;
+    batch.length = start + length;
   }
 
   /** A protocol-level error answer (the connection closes after it). */
@@ -189,7 +227,7 @@ export class ResponseSender {
     this.finish();
   }
 
-  /** The whole head + body now sit in the engine's batch buffer or in pending. */
+  /** The whole head + body now sit in the batch buffer or in pending. */
   private finish(): void {
     if (!this.conn.closed) this.conn.onResponseDone();
   }
@@ -226,28 +264,28 @@ export class ResponseSender {
   }
 
   private encodeHead(): BodyMode {
-    const engine = this.conn.engine;
-    const nowMs = engine.batchNow || undefined; // the batch's clock for the Date header
-    this.headStart = engine.writeLength;
-    let end = headWriter.write(engine.writeBuffer, this.headStart, this.head, nowMs);
+    const batch = this.batch;
+    const nowMs = batch.roundNow || undefined; // the round's clock for the Date header
+    this.headStart = batch.length;
+    let end = headWriter.write(batch.buffer, this.headStart, this.head, nowMs);
     if (end < 0) {
       this.flushNow();
-      this.headStart = engine.writeLength;
-      end = headWriter.write(engine.writeBuffer, this.headStart, this.head, nowMs);
+      this.headStart = batch.length;
+      end = headWriter.write(batch.buffer, this.headStart, this.head, nowMs);
       if (end < 0) throw new RangeError("response head is larger than the write buffer");
     }
-    engine.writeLength = end;
+    batch.length = end;
     if (!headWriter.keepAlive) this.conn.closeAfterResponse = true;
     return headWriter.bodyMode;
   }
 
   /** Adds bytes after what the batch holds; large bodies go straight out behind it. */
   private append(bytes: Uint8Array): void {
-    const engine = this.conn.engine;
-    const room = engine.writeBuffer.byteLength - engine.writeLength;
+    const batch = this.batch;
+    const room = batch.buffer.byteLength - batch.length;
     if (bytes.byteLength <= room) {
-      engine.writeBuffer.set(bytes, engine.writeLength);
-      engine.writeLength += bytes.byteLength;
+      batch.buffer.set(bytes, batch.length);
+      batch.length += bytes.byteLength;
       return;
     }
     this.flush();
@@ -256,25 +294,25 @@ export class ResponseSender {
 
   /**
    * Ends this connection's output for now: what it wrote since its segment began (every response of one
-   * pass) joins the engine's send batch, which leaves at the end of the poll round (at once outside one).
+   * pass) joins the send batch, which leaves at the end of the poll round (at once outside one).
    */
   flush(): void {
-    const engine = this.conn.engine;
-    const start = engine.segmentStart;
-    const end = engine.writeLength;
+    const batch = this.batch;
+    const start = batch.segmentStart;
+    const end = batch.length;
     if (end === start) return;
     if (this.conn.closed || this.pendingBytes > 0) {
-      if (!this.conn.closed) this.queue(engine.writeBuffer.slice(start, end)); // behind what waits already
-      engine.writeLength = start;
+      if (!this.conn.closed) this.queue(batch.buffer.slice(start, end)); // behind what waits already
+      batch.length = start;
       return;
     }
-    engine.queueSend(this.conn, start, end);
+    batch.queue(this, start, end);
   }
 
   /** flush(), and the batch goes out now: the buffer is free again, and nothing batched is behind later bytes. */
   private flushNow(): void {
     this.flush();
-    this.conn.engine.flushSends();
+    this.batch.flush();
   }
 
   /**
@@ -285,12 +323,12 @@ export class ResponseSender {
     const conn = this.conn;
     if (conn.closed) return;
     if (result < 0 && result !== -EAGAIN) {
-      conn.engine.stats.writeErrors++;
+      this.host.stats.writeErrors++;
       conn.destroy(); // EPIPE/ECONNRESET
       return;
     }
     const written = Math.max(result, 0);
-    conn.engine.stats.bytesOut += written;
+    this.host.stats.bytesOut += written;
     if (written < length) this.queue(bytes.slice(offset + written, offset + length));
   }
 
@@ -302,7 +340,7 @@ export class ResponseSender {
 
   /** Sends bytes[0, length) after the batch; what the socket does not take is copied into the pending queue. */
   private write(bytes: Uint8Array, length = bytes.byteLength): void {
-    this.conn.engine.flushSends();
+    this.batch.flush();
     if (this.conn.closed) return;
     if (this.pendingBytes > 0) {
       this.queue(bytes.slice(0, length));
@@ -315,8 +353,8 @@ export class ResponseSender {
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
     if (this.pending.length === 1) {
-      this.conn.engine.updateInterest(this.conn);
-      this.conn.engine.armSendDeadline(this.conn); // output waits now: the send timeout runs
+      this.host.updateInterest(this.conn);
+      this.host.armSendDeadline(this.conn); // output waits now: the send timeout runs
     }
   }
 
@@ -333,19 +371,19 @@ export class ResponseSender {
   onWritable(): void {
     if (this.pending.length === 0) return; // a stale event: nothing waits
     const conn = this.conn;
-    const engine = conn.engine;
+    const host = this.host;
     let progressed = false;
     while (this.pending.length > 0) {
       const chunk = this.pending[0];
       const n = lib.rp_send(conn.fd, chunk, 0, chunk.byteLength);
       if (n === -EAGAIN) break;
       if (n < 0) {
-        engine.stats.writeErrors++;
+        host.stats.writeErrors++;
         conn.destroy(); // EPIPE/ECONNRESET
         return;
       }
       progressed = true;
-      engine.stats.bytesOut += n;
+      host.stats.bytesOut += n;
       this.pendingBytes -= n;
       if (n < chunk.byteLength) {
         this.pending[0] = chunk.subarray(n);
@@ -354,12 +392,12 @@ export class ResponseSender {
       this.pending.shift();
     }
     if (this.pending.length > 0) {
-      if (progressed) engine.armSendDeadline(conn); // the socket took bytes: the client is reading
-      if (this.pendingBytes <= engine.limits.maxPendingOutputBytes) conn.onOutputDrained();
+      if (progressed) host.armSendDeadline(conn); // the socket took bytes: the client is reading
+      if (this.pendingBytes <= host.limits.maxPendingOutputBytes) conn.onOutputDrained();
       return;
     }
     conn.sendDeadline = 0;
-    engine.updateInterest(conn);
+    host.updateInterest(conn);
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const wake of waiters) wake();
@@ -392,9 +430,9 @@ export class ResponseSender {
   /** A body of unknown length: one chunk then end means a fixed length, otherwise chunked. */
   private async sendStream(response: Response, answer: Answer): Promise<void> {
     const conn = this.conn;
-    const engine = conn.engine;
+    const batch = this.batch;
     let reader: ReadableStreamDefaultReader<unknown> | null = null;
-    let mark = engine.writeLength;
+    let mark = batch.length;
     /** The head is in the batch: from here on a failure can only cut the connection. */
     let headOut = false;
     let mode = BodyMode.None;
@@ -407,7 +445,7 @@ export class ResponseSender {
         cancel(reader);
         return;
       }
-      mark = engine.writeLength;
+      mark = batch.length;
       if (second.done || this.isHead) {
         // One chunk then end: a fixed length. A HEAD answer of unknown length: headers only.
         if (!second.done) cancel(reader);
@@ -450,9 +488,9 @@ export class ResponseSender {
   private writeBodyChunk(mode: BodyMode, bytes: Uint8Array): void {
     if (bytes.byteLength === 0 || mode === BodyMode.None) return;
     if (mode === BodyMode.Chunked) {
-      const engine = this.conn.engine;
-      if (engine.writeBuffer.byteLength - engine.writeLength < 32) this.flushNow();
-      engine.writeLength = writeChunkHeader(engine.writeBuffer, engine.writeLength, bytes.byteLength);
+      const batch = this.batch;
+      if (batch.buffer.byteLength - batch.length < 32) this.flushNow();
+      batch.length = writeChunkHeader(batch.buffer, batch.length, bytes.byteLength);
       this.append(bytes);
       this.append(CRLF_BYTES);
       return;

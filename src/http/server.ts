@@ -3,9 +3,10 @@
 import process from "node:process";
 import { ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
-import { Engine, type ErrorHandler, type Handler } from "./engine.ts";
+import { Engine } from "./engine.ts";
+import type { ErrorHandler, Handler } from "./answers.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
-import type { CounterName } from "../cluster/shared-stats.ts";
+import type { CounterName } from "../counters.ts";
 
 export interface ServeInfo {
   remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
@@ -73,7 +74,7 @@ export class Server {
 
   constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single") {
     this.role = role;
-    this.io = engine.ring ? "io_uring" : "epoll";
+    this.io = engine.readsByRing ? "io_uring" : "epoll";
     const { address } = listener;
     this.hostname = address.address;
     this.port = address.port;

@@ -12,7 +12,7 @@ import { Listener } from "../net/listener.ts";
 import { PollLoop } from "../net/poll-loop.ts";
 import { DatagramBatch } from "./batch.ts";
 import type { DatagramPayload } from "./payload.ts";
-import { F, SLOT_FIELDS } from "../cluster/shared-stats.ts";
+import { F, SLOT_FIELDS } from "../counters.ts";
 
 export interface UdpServeOptions {
   port?: number;
@@ -48,7 +48,7 @@ const KNOWN = new Set(["port", "hostname", "ipv6Only", "reusePort", "batchCount"
 export const UDP_CLUSTER_KEYS = ["workers", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals"] as const;
 
 /**
- * Counters in a Float64Array laid out like a cluster stats slot (src/cluster/shared-stats.ts), so a
+ * Counters in a Float64Array laid out like a cluster stats slot (src/counters.ts), so a
  * UDP worker counts straight into shared memory: accepted = datagrams received, requests =
  * replies sent, writeErrors = replies dropped, bytesIn/bytesOut, handlerErrors.
  */
