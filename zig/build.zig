@@ -12,7 +12,8 @@
 //! when a Worker ends) cannot unmap code a wake thread is still running. Zig 0.17.0's
 //! Step.Compile exposes only the -z flags notext, norelro, lazy, defs and page sizes
 //! (lib/compiler/Maker/Step/Compile.zig), so we pass the flag to the CLI ourselves.
-//! tools/check_library.zig then verifies NODELETE and the export list before install.
+//! tools/check_library.zig then verifies NODELETE, the export list and the reserved tokens
+//! (src/tokens.zig against src/net/tokens.ts) before install.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -28,6 +29,8 @@ pub const SUPPORTED_TARGETS = [_][]const u8{
 
 /// The contract the exports are checked against.
 const symbols_ts_path = "../src/ffi/symbols.ts";
+/// The TypeScript copy of src/tokens.zig, checked against it.
+const tokens_ts_path = "../src/net/tokens.ts";
 const library_file_name = "libreuseport.so";
 
 comptime {
@@ -81,6 +84,7 @@ fn checkLibrary(b: *std.Build, checker: *std.Build.Step.Compile, library: std.Bu
     const check = b.addRunArtifact(checker);
     check.addFileArg(library);
     check.addFileArg(b.path(symbols_ts_path));
+    check.addFileArg(b.path(tokens_ts_path));
     return check.addOutputFileArg(library_file_name);
 }
 
@@ -96,6 +100,7 @@ pub fn build(b: *std.Build) void {
             .optimize = .debug,
         }),
     });
+    checker.root_module.addImport("tokens", b.createModule(.{ .root_source_file = b.path("src/tokens.zig") }));
 
     const library = checkLibrary(b, checker, linkLibrary(b, target, optimize));
     const install_library = b.addInstallLibFile(library, library_file_name);

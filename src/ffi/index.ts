@@ -59,10 +59,9 @@ function checkAbi(rt: Runtime, path: string): void {
   if (version !== ABI_VERSION) {
     throw new Error(`reuseport: ${path} has ABI ${version}, this code expects ${ABI_VERSION}; rebuild it (npm run bootstrap)`);
   }
-  const sizes = [LAYOUT.epollEventSlotBytes, LAYOUT.sockaddrStorageBytes, LAYOUT.udpSlotMetaBytes, LAYOUT.udpSlotHeaderBytes];
-  sizes.forEach((expected, which) => {
+  Object.entries(LAYOUT).forEach(([name, expected], which) => {
     const actual = rt.lib.rp_layout_size(which);
-    if (actual !== expected) throw new Error(`reuseport: layout ${which} is ${actual} bytes natively, ${expected} in symbols.ts`);
+    if (actual !== expected) throw new Error(`reuseport: layout ${which} (${name}) is ${actual} bytes natively, ${expected} in symbols.ts; rebuild ${path}`);
   });
 }
 

@@ -17,12 +17,13 @@ export interface SymbolSpec {
 }
 
 /** Bumped whenever a signature or a shared layout changes; checked at load. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const symbols = {
   // ABI check
   rp_abi_version: { args: [], ret: "i32" },
-  /** Size in bytes of a shared layout: 0 epoll event slot, 1 sockaddr storage, 2 udp slot meta, 3 udp slot header. */
+  /** Size in bytes of a shared layout, indexed as LAYOUT's keys: 0 epoll event slot, 1 sockaddr storage,
+   * 2 udp slot meta, 3 udp slot header, 4 ring completion, 5 send batch entry. */
   rp_layout_size: { args: ["i32"], ret: "i32" },
 
   // Sockets (zig/src/sockets.zig). Every fd is created SOCK_NONBLOCK | SOCK_CLOEXEC.
@@ -199,11 +200,19 @@ export const symbols = {
 
 export type SymbolName = keyof typeof symbols;
 
-/** Shared layout sizes; the loader compares them with rp_layout_size at load. */
+/**
+ * Sizes of every struct JS and the library share, in rp_layout_size's order (the loader compares each
+ * at load; the field order of each is asserted next to the Zig struct).
+ */
 export const LAYOUT = {
+  /** {u32 events, u32 token} (zig/src/poller.zig Slot). */
   epollEventSlotBytes: 8,
   sockaddrStorageBytes: 128,
   udpSlotMetaBytes: 48,
   /** Per UDP batch slot before the data: meta, mmsghdr and iovec. */
   udpSlotHeaderBytes: 128,
+  /** {u32 token, u32 generation, i32 result, u32 flags} (zig/src/ring.zig Completion). */
+  ringCompletionBytes: 16,
+  /** {i32 fd, i32 offset, i32 length, i32 result} (zig/src/io.zig SendEntry). */
+  sendEntryBytes: 16,
 } as const;

@@ -53,7 +53,11 @@ pub const SendEntry = extern struct {
 };
 
 comptime {
+    // JS writes entry i as i32s 4i .. 4i+3 in this order and reads the result back.
     std.debug.assert(@sizeOf(SendEntry) == 16);
+    std.debug.assert(@offsetOf(SendEntry, "offset") == 4);
+    std.debug.assert(@offsetOf(SendEntry, "length") == 8);
+    std.debug.assert(@offsetOf(SendEntry, "result") == 12);
 }
 
 /// send() for each of `count` entries over one buffer: the responses of a whole poll round leave in one

@@ -5,12 +5,13 @@ const std = @import("std");
 const linux = std.os.linux;
 const errno = @import("errno.zig");
 const handles = @import("handles.zig");
+const tokens = @import("tokens.zig");
 
 pub const pollers_max = 4096;
 /// Upper bound for rp_poller_create's events_max: 512 KiB of slots per poller.
 pub const events_per_wait_max = 65536;
 /// The token of the interrupt eventfd; rp_poller_wait never reports it to JS.
-pub const interrupt_token: u32 = 0xFFFF_FFFF;
+pub const interrupt_token: u32 = tokens.interrupt_token;
 /// Stack of the wake thread. Its loop needs little, but glibc carves the host's static TLS
 /// (256 KiB in Zig's own test runner, unknown in Bun or Deno) out of this size and fails
 /// pthread_create with EINVAL when it does not fit. Pages are committed only when touched.
@@ -63,37 +64,31 @@ var table: handles.Table(Poller, pollers_max) = .{};
 const allocator = std.heap.page_allocator;
 
 pub fn create(events_max: u32) i32 {
-    if (events_max == 0 or events_max > events_per_wait_max) return errno.negative(.INVAL);
-    const poller = allocator.create(Poller) catch return errno.negative(.NOMEM);
-    const rc = init(poller, events_max);
-    if (rc < 0) {
-        allocator.destroy(poller);
-        return rc;
-    }
+    const poller = open(events_max) catch |err| return errno.setupErrno(err);
     const handle = table.insert(poller);
     if (handle < 0) release(poller);
     return handle;
 }
 
-fn init(poller: *Poller, events_max: u32) i32 {
-    const slots = allocator.alloc(Slot, events_max) catch return errno.negative(.NOMEM);
-    const events_native = allocator.alloc(linux.epoll_event, events_max) catch {
-        allocator.free(slots);
-        return errno.negative(.NOMEM);
-    };
+/// A poller with its slots, epoll set and interrupt eventfd; each step is undone if a later one fails.
+fn open(events_max: u32) errno.SetupError!*Poller {
+    if (events_max == 0 or events_max > events_per_wait_max) return error.ArgumentsInvalid;
+    const poller = try allocator.create(Poller);
+    errdefer allocator.destroy(poller);
+    const slots = try allocator.alloc(Slot, events_max);
+    errdefer allocator.free(slots);
+    const events_native = try allocator.alloc(linux.epoll_event, events_max);
+    errdefer allocator.free(events_native);
     @memset(slots, .{ .events = 0, .token = 0 });
-    const epoll_fd = epollCreate();
-    const interrupt_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
-    poller.* = .{ .epoll_fd = epoll_fd, .interrupt_fd = interrupt_fd, .slots = slots, .events_native = events_native };
-    if (epoll_fd < 0 or interrupt_fd < 0) {
-        closeAll(poller);
-        return if (epoll_fd < 0) epoll_fd else interrupt_fd;
-    }
+    const epoll_fd = try errno.setupResult(linux.epoll_create1(linux.EPOLL.CLOEXEC));
+    errdefer _ = linux.close(epoll_fd);
+    const interrupt_fd = try errno.setupResult(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
+    errdefer _ = linux.close(interrupt_fd);
     // Level-triggered: the counter stays readable until rp_poller_wait consumes it.
     var event: linux.epoll_event = .{ .events = linux.EPOLL.IN, .data = .{ .u64 = interrupt_token } };
-    const ctl = errno.result(linux.epoll_ctl(epoll_fd, linux.EPOLL.CTL_ADD, interrupt_fd, &event));
-    if (ctl < 0) closeAll(poller);
-    return ctl;
+    _ = try errno.setupResult(linux.epoll_ctl(epoll_fd, linux.EPOLL.CTL_ADD, interrupt_fd, &event));
+    poller.* = .{ .epoll_fd = epoll_fd, .interrupt_fd = interrupt_fd, .slots = slots, .events_native = events_native };
+    return poller;
 }
 
 pub fn epollFd(handle: i32) i32 {
@@ -161,39 +156,33 @@ pub fn interrupt(handle: i32) i32 {
 /// Owner-thread call, like rp_poller_arm and rp_poller_destroy (see NOTES.md).
 pub fn wakeFd(handle: i32) i32 {
     const poller = table.get(handle) orelse return errno.negative(.BADF);
-    if (poller.wake_thread != null) return poller.pipe_read_fd;
-    const rc = startWake(poller);
-    if (rc < 0) closeWake(poller);
-    return rc;
-}
-
-fn startWake(poller: *Poller) i32 {
-    var fds: [2]linux.fd_t = undefined;
-    const pipe_rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });
-    if (linux.errno(pipe_rc) != .SUCCESS) return errno.result(pipe_rc);
-    poller.pipe_read_fd = fds[0];
-    poller.pipe_write_fd = fds[1];
-    poller.stop_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
-    if (poller.stop_fd < 0) return poller.stop_fd;
-    poller.wake_epoll_fd = epollCreate();
-    if (poller.wake_epoll_fd < 0) return poller.wake_epoll_fd;
-    // The thread starts armed.
-    const watched = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.epoll_fd, wake_interest, wake_token_events);
-    if (watched < 0) return watched;
-    const stop = wakeControl(poller, linux.EPOLL.CTL_ADD, poller.stop_fd, linux.EPOLL.IN, wake_token_stop);
-    if (stop < 0) return stop;
-    const config: std.Thread.SpawnConfig = .{ .stack_size = wake_thread_stack_bytes };
-    poller.wake_thread = std.Thread.spawn(config, wakeLoop, .{poller}) catch |err| return switch (err) {
-        error.OutOfMemory, error.SystemResources, error.LockedMemoryLimitExceeded => errno.negative(.NOMEM),
-        error.ThreadQuotaExceeded => errno.negative(.AGAIN),
-        error.Unexpected => errno.negative(.AGAIN),
-    };
+    if (poller.wake_thread == null) startWake(poller) catch |err| return errno.setupErrno(err);
     return poller.pipe_read_fd;
 }
 
-fn wakeControl(poller: *Poller, operation: u32, fd: i32, events: u32, token: u64) i32 {
+/// The pipe, the stop eventfd, the thread's epoll set and the thread; on failure none of them is left.
+fn startWake(poller: *Poller) errno.SetupError!void {
+    errdefer closeWake(poller); // every wake field starts at -1, and closeWake leaves them so
+    var fds: [2]linux.fd_t = undefined;
+    _ = try errno.setupResult(linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true }));
+    poller.pipe_read_fd = fds[0];
+    poller.pipe_write_fd = fds[1];
+    poller.stop_fd = try errno.setupResult(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
+    poller.wake_epoll_fd = try errno.setupResult(linux.epoll_create1(linux.EPOLL.CLOEXEC));
+    // The thread starts armed.
+    _ = try errno.setupResult(wakeControl(poller, linux.EPOLL.CTL_ADD, poller.epoll_fd, wake_interest, wake_token_events));
+    _ = try errno.setupResult(wakeControl(poller, linux.EPOLL.CTL_ADD, poller.stop_fd, linux.EPOLL.IN, wake_token_stop));
+    const config: std.Thread.SpawnConfig = .{ .stack_size = wake_thread_stack_bytes };
+    poller.wake_thread = std.Thread.spawn(config, wakeLoop, .{poller}) catch |err| return switch (err) {
+        error.OutOfMemory, error.SystemResources, error.LockedMemoryLimitExceeded => error.OutOfMemory,
+        error.ThreadQuotaExceeded, error.Unexpected => error.ThreadQuotaExceeded,
+    };
+}
+
+/// epoll_ctl on the wake thread's own set; the raw syscall result.
+fn wakeControl(poller: *Poller, operation: u32, fd: i32, events: u32, token: u64) usize {
     var event: linux.epoll_event = .{ .events = events, .data = .{ .u64 = token } };
-    return errno.result(linux.epoll_ctl(poller.wake_epoll_fd, operation, fd, &event));
+    return linux.epoll_ctl(poller.wake_epoll_fd, operation, fd, &event);
 }
 
 /// Lets the wake thread report again once JS has drained the events: re-enables its one-shot
@@ -202,7 +191,7 @@ fn wakeControl(poller: *Poller, operation: u32, fd: i32, events: u32, token: u64
 pub fn arm(handle: i32) i32 {
     const poller = table.get(handle) orelse return errno.negative(.BADF);
     if (poller.wake_thread == null) return 0;
-    return wakeControl(poller, linux.EPOLL.CTL_MOD, poller.epoll_fd, wake_interest, wake_token_events);
+    return errno.result(wakeControl(poller, linux.EPOLL.CTL_MOD, poller.epoll_fd, wake_interest, wake_token_events));
 }
 
 /// The wake thread: wait in its own epoll set until the poller's epoll fd is readable (nesting
@@ -266,7 +255,10 @@ fn waitForWaiters(poller: *Poller) void {
 
 fn release(poller: *Poller) void {
     closeWake(poller);
-    closeAll(poller);
+    _ = linux.close(poller.epoll_fd);
+    _ = linux.close(poller.interrupt_fd);
+    allocator.free(poller.slots);
+    allocator.free(poller.events_native);
     allocator.destroy(poller);
 }
 
@@ -275,13 +267,6 @@ fn closeWake(poller: *Poller) void {
         if (@field(poller, field) >= 0) _ = linux.close(@field(poller, field));
         @field(poller, field) = -1;
     }
-}
-
-fn closeAll(poller: *Poller) void {
-    if (poller.epoll_fd >= 0) _ = linux.close(poller.epoll_fd);
-    if (poller.interrupt_fd >= 0) _ = linux.close(poller.interrupt_fd);
-    allocator.free(poller.slots);
-    allocator.free(poller.events_native);
 }
 
 const testing = std.testing;

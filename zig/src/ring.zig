@@ -14,6 +14,7 @@ const linux = std.os.linux;
 const IoUring = linux.IoUring;
 const errno = @import("errno.zig");
 const handles = @import("handles.zig");
+const tokens = @import("tokens.zig");
 
 pub const rings_max = 4096;
 /// One CQE as JS reads it: user_data split in two, the result, and the CQE flags.
@@ -23,13 +24,17 @@ pub const Completion = extern struct {
     result: i32,
     flags: u32,
 };
-/// user_data of the cancels we queue; never reported to JS.
-const cancel_token: u64 = 0xFFFF_FFFE;
+/// user_data of the cancels we queue (generation 0); never reported to JS.
+const cancel_user_data: u64 = tokens.cancel_token;
 const buffer_group: u16 = 0;
 const buffers_max = 1 << 15;
 
 comptime {
+    // JS reads completion i as u32s 4i .. 4i+3 in this order (src/net/ring-driver.ts, the engine).
     std.debug.assert(@sizeOf(Completion) == 16);
+    std.debug.assert(@offsetOf(Completion, "generation") == 4);
+    std.debug.assert(@offsetOf(Completion, "result") == 8);
+    std.debug.assert(@offsetOf(Completion, "flags") == 12);
 }
 
 const Ring = struct {
@@ -54,78 +59,66 @@ var table: handles.Table(Ring, rings_max) = .{};
 const allocator = std.heap.page_allocator;
 
 pub fn create(entries: u32, buffer_count: u32, buffer_bytes: u32, completions_max: u32) i32 {
-    if (entries == 0 or entries > 4096 or !std.math.isPowerOfTwo(entries)) return errno.negative(.INVAL);
-    if (buffer_count == 0 or buffer_count > buffers_max or !std.math.isPowerOfTwo(buffer_count)) return errno.negative(.INVAL);
-    if (buffer_bytes == 0 or buffer_bytes > 1 << 20 or completions_max == 0 or completions_max > 65536) return errno.negative(.INVAL);
-    const ring = allocator.create(Ring) catch return errno.negative(.NOMEM);
-    const rc = init(ring, @intCast(entries), @intCast(buffer_count), buffer_bytes, completions_max);
-    if (rc < 0) {
-        allocator.destroy(ring);
-        return rc;
-    }
+    const ring = open(entries, buffer_count, buffer_bytes, completions_max) catch |err| return errno.setupErrno(err);
     const handle = table.insert(ring);
     if (handle < 0) release(ring);
     return handle;
 }
 
-fn init(ring: *Ring, entries: u16, buffer_count: u16, buffer_bytes: u32, completions_max: u32) i32 {
+/// A ring with its eventfd, provided buffers and completion slots; each step is undone if a later one fails.
+fn open(entries: u32, buffer_count: u32, buffer_bytes: u32, completions_max: u32) errno.SetupError!*Ring {
+    if (entries == 0 or entries > 4096 or !std.math.isPowerOfTwo(entries)) return error.ArgumentsInvalid;
+    if (buffer_count == 0 or buffer_count > buffers_max or !std.math.isPowerOfTwo(buffer_count)) return error.ArgumentsInvalid;
+    if (buffer_bytes == 0 or buffer_bytes > 1 << 20 or completions_max == 0 or completions_max > 65536) return error.ArgumentsInvalid;
+    const ring = try allocator.create(Ring);
+    errdefer allocator.destroy(ring);
     var params = std.mem.zeroInit(linux.io_uring_params, .{
         .flags = linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_TASKRUN_FLAG,
     });
-    var uring = IoUring.init_params(entries, &params) catch |err| return switch (err) {
-        error.PermissionDenied => errno.negative(.PERM),
-        error.SystemOutdated => errno.negative(.NOSYS),
-        error.ArgumentsInvalid => errno.negative(.INVAL), // a kernel before 6.1 (DEFER_TASKRUN)
-        error.ProcessFdQuotaExceeded => errno.negative(.MFILE),
-        error.SystemFdQuotaExceeded => errno.negative(.NFILE),
-        else => errno.negative(.NOMEM),
+    var uring = IoUring.init_params(@intCast(entries), &params) catch |err| return switch (err) {
+        error.PermissionDenied => error.PermissionDenied,
+        error.SystemOutdated => error.SystemOutdated,
+        error.ArgumentsInvalid => error.ArgumentsInvalid, // a kernel before 6.1 (DEFER_TASKRUN)
+        error.ProcessFdQuotaExceeded => error.ProcessFdQuotaExceeded,
+        error.SystemFdQuotaExceeded => error.SystemFdQuotaExceeded,
+        else => error.OutOfMemory, // SystemResources and the mmap of the rings
     };
-    const event_fd = errno.result(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
-    if (event_fd < 0) {
-        uring.deinit();
-        return event_fd;
-    }
-    uring.register_eventfd(event_fd) catch {
-        _ = linux.close(event_fd);
-        uring.deinit();
-        return errno.negative(.NOSYS);
-    };
-    const buffer_ring = IoUring.setup_buf_ring(uring.fd, buffer_count, buffer_group, .{ .inc = false }) catch {
-        _ = linux.close(event_fd);
-        uring.deinit();
-        return errno.negative(.NOSYS); // provided buffer rings: 5.19
-    };
-    const memory = allocator.alignedAlloc(u8, .fromByteUnits(std.heap.page_size_min), @as(usize, buffer_count) * buffer_bytes) catch null;
-    const slots = allocator.alloc(Completion, completions_max) catch null;
-    const handed = allocator.alloc(u16, completions_max) catch null;
-    if (memory == null or slots == null or handed == null) {
-        if (memory) |m| allocator.free(m);
-        if (slots) |m| allocator.free(m);
-        if (handed) |m| allocator.free(m);
-        IoUring.free_buf_ring(uring.fd, buffer_ring, buffer_count, buffer_group);
-        _ = linux.close(event_fd);
-        uring.deinit();
-        return errno.negative(.NOMEM);
-    }
+    errdefer uring.deinit();
+    const event_fd = try errno.setupResult(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
+    errdefer _ = linux.close(event_fd);
+    uring.register_eventfd(event_fd) catch return error.SystemOutdated;
+    const buffer_ring = IoUring.setup_buf_ring(uring.fd, @intCast(buffer_count), buffer_group, .{ .inc = false }) catch
+        return error.SystemOutdated; // provided buffer rings: 5.19
+    errdefer IoUring.free_buf_ring(uring.fd, buffer_ring, buffer_count, buffer_group);
+    const memory = try allocator.alignedAlloc(u8, .fromByteUnits(std.heap.page_size_min), @as(usize, buffer_count) * buffer_bytes);
+    errdefer allocator.free(memory);
+    const slots = try allocator.alloc(Completion, completions_max);
+    errdefer allocator.free(slots);
+    const handed = try allocator.alloc(u16, completions_max);
     ring.* = .{
         .uring = uring,
         .buffer_ring = buffer_ring,
-        .buffers = memory.?,
+        .buffers = memory,
         .buffer_bytes = buffer_bytes,
-        .buffer_count = buffer_count,
-        .completions = slots.?,
-        .handed = handed.?,
+        .buffer_count = @intCast(buffer_count),
+        .completions = slots,
+        .handed = handed,
         .event_fd = event_fd,
         .cq_flags = @ptrCast(@alignCast(&uring.sq.mmap[params.cq_off.flags])),
     };
-    IoUring.buf_ring_init(buffer_ring);
-    const mask = IoUring.buf_ring_mask(buffer_count);
-    for (0..buffer_count) |i| {
+    provideBuffers(ring);
+    return ring;
+}
+
+/// Hands every buffer to the kernel, in id order.
+fn provideBuffers(ring: *Ring) void {
+    IoUring.buf_ring_init(ring.buffer_ring);
+    const mask = IoUring.buf_ring_mask(ring.buffer_count);
+    for (0..ring.buffer_count) |i| {
         const id: u16 = @intCast(i);
-        IoUring.buf_ring_add(buffer_ring, bufferSlice(ring, id), id, mask, id);
+        IoUring.buf_ring_add(ring.buffer_ring, bufferSlice(ring, id), id, mask, id);
     }
-    IoUring.buf_ring_advance(buffer_ring, buffer_count);
-    return 0;
+    IoUring.buf_ring_advance(ring.buffer_ring, ring.buffer_count);
 }
 
 fn bufferSlice(ring: *Ring, id: u16) []u8 {
@@ -213,7 +206,7 @@ pub fn cancel(handle: i32, socket: i32, now: u32) i32 {
     const sqe = nextSqe(ring) orelse return errno.negative(.BUSY);
     sqe.prep_cancel_fd(socket, linux.IORING_ASYNC_CANCEL_ALL);
     sqe.flags |= linux.IOSQE_CQE_SKIP_SUCCESS;
-    sqe.user_data = cancel_token;
+    sqe.user_data = cancel_user_data;
     return if (now == 0) 0 else submitNow(ring);
 }
 
@@ -244,7 +237,7 @@ pub fn reap(handle: i32) i32 {
         if (ready == 0) break;
         const cqe = cq.cqes[cq.head.* & cq.mask];
         uring.cq_advance(1);
-        if (cqe.user_data == cancel_token) continue;
+        if (cqe.user_data == cancel_user_data) continue;
         if (cqe.flags & linux.IORING_CQE_F_BUFFER != 0) {
             ring.handed[ring.handed_count] = @intCast(cqe.flags >> linux.IORING_CQE_BUFFER_SHIFT);
             ring.handed_count += 1;

@@ -14,7 +14,7 @@ const process = @import("process.zig");
 const shm = @import("shm.zig");
 
 /// Bumped whenever a signature or a shared layout changes (ABI_VERSION in symbols.ts).
-pub const abi_version = 2;
+pub const abi_version = 3;
 
 /// The shared layouts, indexed as rp_layout_size's argument (LAYOUT in symbols.ts).
 pub const layout_sizes = [_]i32{
@@ -22,6 +22,8 @@ pub const layout_sizes = [_]i32{
     sockets.sockaddr_storage_bytes, // 1: sockaddr storage
     @sizeOf(udp_batch.Meta), // 2: udp slot meta
     udp_batch.slot_header_bytes, // 3: udp slot meta + mmsghdr + iovec
+    @sizeOf(ring.Completion), // 4: ring completion {u32 token, u32 generation, i32 result, u32 flags}
+    @sizeOf(io.SendEntry), // 5: send batch entry {i32 fd, i32 offset, i32 length, i32 result}
 };
 
 /// No per-thread alternate signal stack: by default std.Thread gives each new thread a
@@ -51,6 +53,8 @@ comptime {
     std.debug.assert(layout_sizes[1] == 128);
     std.debug.assert(layout_sizes[2] == 48);
     std.debug.assert(layout_sizes[3] == 128);
+    std.debug.assert(layout_sizes[4] == 16);
+    std.debug.assert(layout_sizes[5] == 16);
     std.debug.assert(@sizeOf(linux.sockaddr.storage) == sockets.sockaddr_storage_bytes);
 }
 
@@ -287,6 +291,7 @@ export fn rp_set_pdeathsig(signal: i32) i32 {
 test {
     _ = @import("errno.zig");
     _ = @import("handles.zig");
+    _ = @import("tokens.zig");
     _ = sockets;
     _ = io;
     _ = poller;
@@ -297,12 +302,14 @@ test {
 }
 
 test "root: ABI version and layout sizes match symbols.ts" {
-    try std.testing.expectEqual(@as(i32, 2), rp_abi_version());
+    try std.testing.expectEqual(@as(i32, 3), rp_abi_version());
     try std.testing.expectEqual(@as(i32, 8), rp_layout_size(0));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(1));
     try std.testing.expectEqual(@as(i32, 48), rp_layout_size(2));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(3));
-    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(4));
+    try std.testing.expectEqual(@as(i32, 16), rp_layout_size(4));
+    try std.testing.expectEqual(@as(i32, 16), rp_layout_size(5));
+    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(6));
 }
 
 // Shared memory and fd sharing for the cluster (src/shm.zig)

@@ -1,12 +1,15 @@
 //! Build-time gate for libreuseport.so: checks that the dynamic section carries
-//! DF_1_NODELETE and that the exported rp_* functions are exactly the native names in
-//! src/ffi/symbols.ts, then copies the library to the output path.
-//! Usage: check_library <libreuseport.so> <symbols.ts> <output .so>
+//! DF_1_NODELETE, that the exported rp_* functions are exactly the native names in
+//! src/ffi/symbols.ts, and that src/net/tokens.ts reserves the tokens of src/tokens.zig, then
+//! copies the library to the output path.
+//! Usage: check_library <libreuseport.so> <symbols.ts> <tokens.ts> <output .so>
 
 const std = @import("std");
+const tokens = @import("tokens");
 
 const library_bytes_max = 64 * 1024 * 1024;
 const symbols_ts_bytes_max = 1024 * 1024;
+const tokens_ts_bytes_max = 64 * 1024;
 const exports_max = 256;
 
 // ELF64 little-endian layouts (every target in SUPPORTED_TARGETS).
@@ -51,10 +54,12 @@ pub fn main(init: std.process.Init) !void {
     const arena = init.arena.allocator();
     const io = init.io;
     const args = try init.minimal.args.toSlice(arena);
-    if (args.len != 4) return fail("usage: check_library <library.so> <symbols.ts> <output.so>", .{});
+    if (args.len != 5) return fail("usage: check_library <library.so> <symbols.ts> <tokens.ts> <output.so>", .{});
     const cwd = std.Io.Dir.cwd();
     const library = try cwd.readFileAlloc(io, args[1], arena, .limited(library_bytes_max));
     const symbols_ts = try cwd.readFileAlloc(io, args[2], arena, .limited(symbols_ts_bytes_max));
+    const tokens_ts = try cwd.readFileAlloc(io, args[3], arena, .limited(tokens_ts_bytes_max));
+    try checkTokens(tokens_ts);
 
     const sections = try sectionHeaders(library);
     try checkNodelete(library, sections);
@@ -63,7 +68,7 @@ pub fn main(init: std.process.Init) !void {
     var exported: std.ArrayList([]const u8) = .empty;
     try exportedFunctions(arena, library, sections, &exported);
     try compareNames(expected.items, exported.items);
-    try cwd.writeFile(io, .{ .sub_path = args[3], .data = library });
+    try cwd.writeFile(io, .{ .sub_path = args[4], .data = library });
 }
 
 fn fail(comptime format: []const u8, args: anytype) error{CheckFailed} {
@@ -148,6 +153,67 @@ fn compareNames(expected: []const []const u8, exported: []const []const u8) !voi
         mismatches += 1;
     };
     if (mismatches != 0) return fail("{d} export mismatches", .{mismatches});
+}
+
+/// Every `pub const` of tokens.zig must appear in tokens.ts as `export const NAME = value;` (NAME its
+/// upper-case spelling) with the same value, and tokens.ts may export no other constant.
+fn checkTokens(tokens_ts: []const u8) !void {
+    const names = comptime std.meta.declarations(tokens);
+    var mismatches: usize = 0;
+    inline for (names) |declared| {
+        const name = comptime upperCase(declared);
+        const expected: u32 = @field(tokens, declared);
+        if (try exportedValue(tokens_ts, name)) |value| {
+            if (value != expected) {
+                std.debug.print("check_library: {s} is 0x{X} in tokens.ts, 0x{X} in tokens.zig\n", .{ name, value, expected });
+                mismatches += 1;
+            }
+        } else {
+            std.debug.print("check_library: {s} (tokens.zig) is missing from tokens.ts\n", .{name});
+            mismatches += 1;
+        }
+    }
+    var lines = std.mem.splitScalar(u8, tokens_ts, '\n');
+    while (lines.next()) |line| {
+        const declared = exportName(line) orelse continue;
+        var known = false;
+        inline for (names) |zig_name| known = known or std.mem.eql(u8, declared, comptime upperCase(zig_name));
+        if (!known) {
+            std.debug.print("check_library: {s} (tokens.ts) is not in tokens.zig\n", .{declared});
+            mismatches += 1;
+        }
+    }
+    if (mismatches != 0) return fail("{d} reserved token mismatches", .{mismatches});
+}
+
+fn upperCase(comptime name: []const u8) []const u8 {
+    comptime var upper: [name.len]u8 = undefined;
+    inline for (name, 0..) |c, i| upper[i] = comptime std.ascii.toUpper(c);
+    const final = upper;
+    return &final;
+}
+
+/// NAME of a line `export const NAME = ...`, else null.
+fn exportName(line: []const u8) ?[]const u8 {
+    const prefix = "export const ";
+    if (!std.mem.startsWith(u8, line, prefix)) return null;
+    const rest = line[prefix.len..];
+    const end = std.mem.indexOfAny(u8, rest, " :=") orelse return null;
+    return rest[0..end];
+}
+
+/// The value of `export const name = <integer>;` in tokens.ts, or null when no line declares name.
+fn exportedValue(tokens_ts: []const u8, name: []const u8) !?u32 {
+    var lines = std.mem.splitScalar(u8, tokens_ts, '\n');
+    while (lines.next()) |line| {
+        const declared = exportName(line) orelse continue;
+        if (!std.mem.eql(u8, declared, name)) continue;
+        const equals = std.mem.indexOfScalar(u8, line, '=') orelse return fail("no value: {s}", .{line});
+        const end = std.mem.indexOfScalarPos(u8, line, equals, ';') orelse return fail("no semicolon: {s}", .{line});
+        const text = std.mem.trim(u8, line[equals + 1 .. end], " ");
+        return std.fmt.parseInt(u32, text, 0) catch fail("not a u32 literal: {s}", .{line});
+    }
+    return null;
 }
 
 fn contains(names: []const []const u8, name: []const u8) bool {
