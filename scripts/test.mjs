@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the native checks, the shared suites under Bun (on both read paths) and under Deno, then a short soak.
+// `npm test`: the architecture check (scripts/check-architecture.mjs), the native checks, the shared suites under
+// Bun (on both read paths) and under Deno, then a short soak.
 // Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
 import { spawn } from "node:child_process";
 import { join, dirname } from "node:path";
@@ -43,6 +44,9 @@ function tally(label, { code, signal, output }, passRegex, failRegex) {
 const results = [];
 const zig = findZig();
 if (filter.length === 0) {
+  // Import cycles, runtime names outside src/ffi/, function bodies over 70 lines: one check, failed by any offender.
+  const architecture = await run("architecture", "node", [join(root, "scripts/check-architecture.mjs")]);
+  results.push({ passed: architecture.code === 0 ? 1 : 0, failed: architecture.code === 0 ? 0 : 1 });
   for (const [label, step] of [["zig unit tests", "test"], ["zig cross builds (x86_64/aarch64, gnu/musl)", "cross"]]) {
     const result = await run(label, zig, ["build", step, "-Doptimize=ReleaseSafe"], join(root, "zig"));
     results.push({ passed: result.code === 0 ? 1 : 0, failed: result.code === 0 ? 0 : 1 });
