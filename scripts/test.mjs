@@ -41,6 +41,13 @@ function tally(label, { code, signal, output }, passRegex, failRegex) {
   return { passed, failed };
 }
 
+// First, and cheap: README.md's table of environment variables must match src/config.ts.
+const envTable = await run("README env table", bin("bun"), [join(root, "scripts/env-table.ts"), "--check"]);
+if (envTable.code !== 0) {
+  console.log("\n0 passed, 1 failed");
+  process.exit(1);
+}
+
 const results = [];
 const zig = findZig();
 if (filter.length === 0) {

@@ -6,6 +6,7 @@ import process from "node:process";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { runtime } from "../ffi/index.ts";
+import { settings } from "../config.ts";
 import { ConfigError, serve } from "../index.ts";
 import type { Options } from "../serve.ts";
 import { currentWorkerContext } from "../cluster/worker.ts";
@@ -99,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
 /** Whether this file is the program's entry: in a thread worker import.meta.main is false, so
  * compare with the entry the workers re-run (the compiled binary's entry imports us instead). */
 function isEntry(): boolean {
-  if (process.env.REUSEPORT_CLI_EMBEDDED === "1") return false; // scripts/compiled-cli.ts calls main()
+  if (settings.cliEmbedded.read()) return false; // scripts/compiled-cli.ts calls main()
   if (import.meta.main) return true;
   const toPath = (where: string) => (where.startsWith("file:") ? fileURLToPath(where) : where);
   return currentWorkerContext() !== null && toPath(runtime.mainModule) === fileURLToPath(import.meta.url);

@@ -4,6 +4,7 @@ import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
 import type { SymbolSpec, Tag } from "./symbols.ts";
 import { workerData } from "node:worker_threads";
 import process from "node:process";
+import { settings } from "../config.ts";
 import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 // Names rather than FFIType numbers: bun 1.4.4's FFIType.buffer (20) is refused as "invalid ABI type".
@@ -52,8 +53,12 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     spawnWorker,
     workerContext,
     exitWorker: (code: number) => process.exit(code), // in a Worker this ends only that thread
+    schedule: (callback: () => void) => void immediate(callback),
+    unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(),
   };
 }
+
+const immediate = globalThis.setImmediate;
 
 // Bun keeps a body given as a string or bytes in a Blob with no synchronous accessor, and
 // reading it (arrayBuffer()) would also drain a stream body into memory. So that `new
@@ -87,7 +92,7 @@ class RecordingResponse extends NativeResponse {
 
 Object.defineProperty(RecordingResponse, "name", { value: "Response" });
 
-if (process.env.REUSEPORT_NATIVE_RESPONSE !== "1") {
+if (!settings.nativeResponse.read()) {
   Object.defineProperty(globalThis, "Response", { value: RecordingResponse, writable: true, configurable: true, enumerable: false });
 }
 
@@ -120,7 +125,6 @@ function openWakeReader(fd: number): WakeReader {
   };
 }
 
-const CONTEXT_ENV = "REUSEPORT_WORKER";
 
 function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): WorkerHandle {
   if (mode === "thread") {
@@ -139,7 +143,7 @@ function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): Worker
     return { mode, pid: process.pid, exited, kill: () => worker.terminate() };
   }
   const child = Bun.spawn([process.execPath, Bun.main, ...argv], {
-    env: { ...process.env, [CONTEXT_ENV]: JSON.stringify(context) },
+    env: { ...process.env, [settings.worker.name]: JSON.stringify(context) },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const exited = child.exited.then(() => ({ code: child.signalCode ? null : child.exitCode, signal: child.signalCode ? String(child.signalCode) : null }));
@@ -149,6 +153,6 @@ function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): Worker
 function workerContext(): unknown {
   const data = workerData as { reuseport?: unknown } | null;
   if (data && typeof data === "object" && data.reuseport) return data.reuseport;
-  const env = process.env[CONTEXT_ENV];
+  const env = settings.worker.read();
   return env ? JSON.parse(env) : null;
 }

@@ -2,6 +2,7 @@
 // Types: https://docs.deno.com/api/deno/~/Deno.dlopen ("buffer" is zero-copy; "pointer" is an object).
 import type { SymbolSpec, Tag } from "./symbols.ts";
 import { SyscallError } from "./errno.ts";
+import { settings } from "../config.ts";
 import type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
 /** The part of the Deno namespace this loader uses, typed here so the file also checks under
@@ -13,7 +14,6 @@ interface DenoApi {
   Command: new (command: string, options: {
     args: string[]; env: Record<string, string>; stdin: "null"; stdout: "inherit"; stderr: "inherit";
   }) => { spawn(): { pid: number; status: Promise<{ code: number; signal: string | null }>; kill(signal: string): void } };
-  env: { get(name: string): string | undefined };
   execPath(): string;
   exit(code: number): never;
   readonly mainModule: string;
@@ -62,8 +62,13 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     spawnWorker,
     workerContext,
     exitWorker,
+    schedule: (callback: () => void) => void immediate(callback),
+    unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(), // Deno 2's timers are node:timers Timeouts
   };
 }
+
+/** Read once: the global is a lazy getter. */
+const immediate = globalThis.setImmediate;
 
 // Deno keeps a Response's inner state under symbols. A body given as a string or bytes stays
 // there as `body.source` (what Deno.serve's own fast path reads); `new Response("text")` with no
@@ -138,7 +143,6 @@ function openWakeReader(fd: number, lib: NativeLib): WakeReader {
   };
 }
 
-const CONTEXT_ENV = "REUSEPORT_WORKER";
 const CONTEXT_NAME_PREFIX = "reuseport:";
 const PERMISSIONS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
 
@@ -171,7 +175,7 @@ function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): Worker
   }
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissionFlags(), Deno.mainModule, ...argv],
-    env: { [CONTEXT_ENV]: JSON.stringify(context) },
+    env: { [settings.worker.name]: JSON.stringify(context) },
     stdin: "null",
     stdout: "inherit",
     stderr: "inherit",
@@ -194,7 +198,7 @@ function spawnWorker(mode: WorkerMode, context: unknown, argv: string[]): Worker
 function workerContext(): unknown {
   const name = (globalThis as { name?: string }).name;
   if (typeof name === "string" && name.startsWith(CONTEXT_NAME_PREFIX)) return JSON.parse(name.slice(CONTEXT_NAME_PREFIX.length)).context;
-  const env = Deno.env.get(CONTEXT_ENV);
+  const env = settings.worker.read();
   return env ? JSON.parse(env) : null;
 }
 

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { ABI_VERSION, LAYOUT, symbols } from "./symbols.ts";
+import { settings } from "../config.ts";
 import type { Runtime } from "./types.ts";
 
 export type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
@@ -36,7 +37,7 @@ function libraryPath(): string {
   if (process.platform !== "linux") {
     throw new Error(`reuseport runs on Linux only (SO_REUSEPORT, epoll, BPF); this is ${process.platform}`);
   }
-  const override = process.env.REUSEPORT_LIBRARY;
+  const override = settings.library.read();
   if (override) return override;
   const arch = ARCH_NAMES[process.arch];
   const target = arch ? `${arch}-linux-${hostLibc(arch)}` : undefined;
@@ -84,7 +85,7 @@ async function load(): Promise<Runtime> {
   const loader = typeof Bun !== "undefined" ? await import("./bun.ts") : await import("./deno.ts");
   const rt = loader.load(path, symbols);
   checkAbi(rt, path);
-  return process.env.REUSEPORT_TRACE_FFI === "1" ? traced(rt) : rt;
+  return settings.traceFfi.read() ? traced(rt) : rt;
 }
 
 /** The path of the native library this process loaded (children can be given it as REUSEPORT_LIBRARY). */

@@ -71,4 +71,11 @@ export interface Runtime {
   workerContext(): unknown;
   /** Ends this worker (thread or process) once its work is done. */
   exitWorker(code: number): void;
+  /**
+   * Runs callback once the runtime's timers, I/O callbacks and promise continuations have had a turn
+   * (setImmediate). Holds no global lookup per call: on Deno the global is a lazy getter.
+   */
+  schedule(callback: () => void): void;
+  /** Lets the process exit while timer (from setTimeout or setInterval) is still pending. */
+  unrefTimer(timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>): void;
 }
