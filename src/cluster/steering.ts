@@ -14,19 +14,21 @@ import {
 import { BpfError, ConfigError } from "../errors.ts";
 import { check } from "../ffi/errno.ts";
 
-export type Balance = "hash" | "cpu" | "least-connections" | { program: Uint8Array };
+/** How a cluster steers new connections to its workers (the `balance` option). */
+export type ClusterSteering = "hash" | "cpu" | "least-connections" | { program: Uint8Array };
 
 const BPF_F_MMAPABLE = 1 << 10;
 const SK_PASS = 1;
 export const WORKERS_MAX_BPF = 64;
 
-export function checkBalance(balance: unknown): Balance {
-  if (balance === undefined) return "hash";
-  if (balance === "hash" || balance === "cpu" || balance === "least-connections") return balance;
-  if (balance && typeof balance === "object" && (balance as { program?: unknown }).program instanceof Uint8Array) {
-    return balance as { program: Uint8Array };
+/** Checks the `balance` option of a cluster. */
+export function checkClusterSteering(steering: unknown, option = "balance"): ClusterSteering {
+  if (steering === undefined) return "hash";
+  if (steering === "hash" || steering === "cpu" || steering === "least-connections") return steering;
+  if (steering && typeof steering === "object" && (steering as { program?: unknown }).program instanceof Uint8Array) {
+    return steering as { program: Uint8Array };
   }
-  throw new ConfigError("balance", `must be "hash", "cpu", "least-connections" or { program: Uint8Array }, got ${JSON.stringify(balance)}`);
+  throw new ConfigError(option, `must be "hash", "cpu", "least-connections" or { program: Uint8Array }, got ${JSON.stringify(steering)}`);
 }
 
 /** r1..r4 for bpf_sk_select_reuseport(ctx = r6, sockarray, &key at r10-4, 0); then return SK_PASS. */
@@ -91,23 +93,23 @@ export interface SteeringSetup {
 }
 
 /** Creates the SOCKARRAY (and load map) and loads the program; throws BpfError without privilege. */
-export function createSteering(balance: Exclude<Balance, "hash">, workers: number): SteeringSetup {
-  if (workers > WORKERS_MAX_BPF) throw new ConfigError("workers", `must be at most ${WORKERS_MAX_BPF} with balance ${JSON.stringify(balance)}`);
+export function createSteering(steering: Exclude<ClusterSteering, "hash">, workers: number): SteeringSetup {
+  if (workers > WORKERS_MAX_BPF) throw new ConfigError("workers", `must be at most ${WORKERS_MAX_BPF} with balance ${JSON.stringify(steering)}`);
   const sockarrayFd = createMap(MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, workers);
   let loadFd = -1;
   try {
     let program: Uint8Array;
     let kind: SteeringSetup["kind"];
-    if (balance === "cpu") {
+    if (steering === "cpu") {
       kind = "cpu";
       program = cpuSelectProgram(sockarrayFd, workers);
-    } else if (balance === "least-connections") {
+    } else if (steering === "least-connections") {
       kind = "least-connections";
       loadFd = check(lib.rp_bpf_map_create_flags(MAP_TYPE_ARRAY, 4, 4, workers, BPF_F_MMAPABLE), "bpf(BPF_MAP_CREATE)");
       program = leastConnectionsProgram(sockarrayFd, loadFd, workers);
     } else {
       kind = "custom";
-      program = balance.program;
+      program = steering.program;
     }
     // Custom programs are SOCKET_FILTER programs returning a socket index (no map needed).
     const programFd = loadProgram(kind === "custom" ? PROG_TYPE_SOCKET_FILTER : PROG_TYPE_SK_REUSEPORT, program);

@@ -14,14 +14,14 @@ import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/s
 import { ControlServer, type ToPrimary } from "./control.ts";
 import { COUNTER_NAMES, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
 import { type ClusterStats, collectStats, kernelListenStats } from "./cluster-stats.ts";
-import { type Balance, checkBalance, closeSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
+import { checkClusterSteering, closeSteering, type ClusterSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
 import type { WorkerContext } from "./worker.ts";
 import { startMetrics } from "./metrics.ts";
 import { enableRequestMigration, privateDirectory, runtimeFileName, sweepStaleFiles } from "./host.ts";
 
 export interface ClusterOptions {
   workers?: number | "auto";
-  balance?: Balance;
+  balance?: ClusterSteering;
   mode?: WorkerMode;
   /** Crashes per worker within restartWindowMs before the cluster gives up (default 5). */
   restartsMax?: number;
@@ -98,7 +98,7 @@ export class ClusterServer {
   readonly url: URL;
   readonly workerCount: number;
   readonly mode: WorkerMode;
-  readonly balance: Balance;
+  readonly balance: ClusterSteering;
   /** "on" when the kernel migrates a closing listener's queued connections (zero-drop reloads). */
   readonly requestMigration: "on" | "unavailable";
   readonly listening: Promise<void>;
@@ -140,7 +140,7 @@ export class ClusterServer {
     this.workerCount = workers;
     this.mode = options.mode ?? runtime.defaultWorkerMode;
     if (this.mode !== "thread" && this.mode !== "process") throw new ConfigError("mode", `must be "thread" or "process", got ${JSON.stringify(this.mode)}`);
-    this.balance = checkBalance(options.balance);
+    this.balance = checkClusterSteering(options.balance);
     checkMetrics(options.metrics);
     if (options.unix !== undefined || options.path !== undefined) throw new ConfigError("workers", "greater than 1 needs a TCP port, not a unix socket");
     if (kind === "udp" && this.balance !== "hash") throw new ConfigError("balance", `must be "hash" for serveUdp, got ${JSON.stringify(this.balance)}`);
@@ -223,8 +223,7 @@ export class ClusterServer {
         }
       }
     }, HEARTBEAT_MS);
-    // deno-lint-ignore no-explicit-any
-    (this.stallMonitor as any).unref?.();
+    runtime.unrefTimer(this.stallMonitor);
   }
 
   /** Starts a worker for `id`: its current one at once, or (candidate) once it listens. Throws when
