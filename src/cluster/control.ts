@@ -6,7 +6,7 @@ import { createServer, connect, type Server as NetServer, type Socket } from "no
 import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { lib } from "../ffi/index.ts";
+import { lib, runtime } from "../ffi/index.ts";
 import { SOL_SOCKET } from "../net/constants.ts";
 
 export type ToWorker =
@@ -110,7 +110,7 @@ export class ControlServer {
         }
         resolve(control);
       });
-      server.unref?.();
+      runtime.unrefServer(server);
       control.server = server;
     });
   }

@@ -55,6 +55,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     exitWorker: (code: number) => process.exit(code), // in a Worker this ends only that thread
     schedule: (callback: () => void) => void immediate(callback),
     unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(),
+    unrefServer: (server: { unref(): unknown }) => void server.unref(),
   };
 }
 

@@ -64,6 +64,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     exitWorker,
     schedule: (callback: () => void) => void immediate(callback),
     unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(), // Deno 2's timers are node:timers Timeouts
+    unrefServer: (server: { unref(): unknown }) => void server.unref(),
   };
 }
 

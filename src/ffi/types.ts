@@ -78,4 +78,6 @@ export interface Runtime {
   schedule(callback: () => void): void;
   /** Lets the process exit while timer (from setTimeout or setInterval) is still pending. */
   unrefTimer(timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>): void;
+  /** Lets the process exit while a listening node:net server is open. */
+  unrefServer(server: { unref(): unknown }): void;
 }
