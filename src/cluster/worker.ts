@@ -184,7 +184,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   const steering = localSteering(context);
   if (steering) joinSteering(steering, context.id, listener.fd);
   const fetch = context.metricsPath === null ? normalized.fetch : withMetrics(normalized.fetch, context.metricsPath, () => exposition(collectStats(stats, context.workerCount)));
-  const engine = new Engine(listener, limits, fetch, error, slot);
+  const engine = new Engine(listener, { limits, fetch, error, io: normalized.io }, slot);
   // What the primary closes if this thread dies holding it; each is zeroed before the engine closes it.
   slot[F.listenerFd] = listener.fd + 1;
   slot[F.pollerHandle] = engine.loop.handle;

@@ -1,6 +1,7 @@
 // Per-connection deadlines, enforced by one sweep timer per engine: a head or a body that takes too
 // long (408), a keep-alive connection idle too long, output the client takes nothing of. Each
 // connection holds its own deadline fields; the sweep only runs while there are connections.
+import { runtime } from "../ffi/index.ts";
 
 export const enum Deadline {
   None = 0,
@@ -64,8 +65,7 @@ export class Deadlines {
   private start(): void {
     if (this.timer !== null) return;
     this.timer = setInterval(() => this.sweep(), this.sweepEveryMs);
-    // deno-lint-ignore no-explicit-any
-    (this.timer as any).unref?.(); // TODO(config): runtime.unrefTimer
+    runtime.unrefTimer(this.timer);
   }
 
   private sweep(): void {

@@ -8,6 +8,8 @@ import { decodeSockaddr, type SocketAddress } from "../net/address.ts";
 import { EPOLLET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, IPPROTO_TCP, TCP_NODELAY } from "../net/constants.ts";
 import type { Listener } from "../net/listener.ts";
 import { CQE_F_MORE, PollLoop, RING_BUFFER_BYTES } from "../net/poll-loop.ts";
+import { LISTENER_TOKEN } from "../net/tokens.ts";
+import type { IoMode } from "../config.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { type Limits, readBufferBytes, sweepIntervalMs } from "./limits.ts";
 import { HeadParser } from "./parser.ts";
@@ -18,7 +20,6 @@ import { Answers, type ErrorHandler, type Handler } from "./answers.ts";
 import { EngineStats } from "./engine-stats.ts";
 import { Deadline, Deadlines } from "./deadlines.ts";
 
-const LISTENER_TOKEN = 0xffff_fff0;
 const SHUT_RDWR = 2;
 /** Connections accepted per listener wake before other events get a turn. */
 const ACCEPTS_PER_WAKE_MAX = 256;
@@ -31,6 +32,14 @@ const RETIRE_ACCEPTS_MAX = 4096;
 /** A graceful stop waits this long for the first request of a connection accepted just before it. */
 const FIRST_REQUEST_GRACE_MS = 1000;
 
+
+export interface EngineOptions {
+  limits: Limits;
+  fetch: Handler;
+  error: ErrorHandler | null;
+  /** The read path (default: REUSEPORT_IO, else io_uring where the kernel allows it). */
+  io?: IoMode;
+}
 
 export class Engine implements ConnectionHost {
   readonly loop: PollLoop;
@@ -76,15 +85,14 @@ export class Engine implements ConnectionHost {
   private closedResolve!: () => void;
   readonly closed: Promise<void> = new Promise((resolve) => (this.closedResolve = resolve));
 
-  constructor(
-    readonly listener: Listener,
-    readonly limits: Limits,
-    handler: Handler,
-    errorHandler: ErrorHandler | null,
-    statsFields?: Float64Array,
-  ) {
+  readonly limits: Limits;
+
+  /** @param statsFields the counters' slot (a cluster worker's, in shared memory); a private one by default */
+  constructor(readonly listener: Listener, options: EngineOptions, statsFields?: Float64Array) {
+    const { limits } = options;
+    this.limits = limits;
     this.stats = new EngineStats(statsFields);
-    this.answers = new Answers(handler, errorHandler, this.stats, this);
+    this.answers = new Answers(options.fetch, options.error, this.stats, this);
     this.batch = new SendBatch((bytes) => (this.stats.bytesOut += bytes));
     this.deadlines = new Deadlines(this.connections, sweepIntervalMs(limits), limits.sendTimeoutMs, () => this.batch.now());
     this.parser = new HeadParser({ maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount });
@@ -92,7 +100,7 @@ export class Engine implements ConnectionHost {
     const { address } = listener;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.origin = address.family === "unix" ? "http://localhost" : `http://${host === "0.0.0.0" || host === "[::]" ? "localhost" : host}:${address.port}`;
-    this.loop = new PollLoop();
+    this.loop = new PollLoop(undefined, { io: options.io });
     this.loop.maySleep = () => this.pendingAsync === 0 && !this.resumeScheduled;
     try {
       this.readsByRing = this.loop.useRing((count, completions) => this.onCompletions(count, completions));
@@ -354,7 +362,7 @@ export class Engine implements ConnectionHost {
       this.loop.pollNow();
       for (const conn of this.connections) if (conn?.isIdle && which(conn)) conn.destroy();
     }, afterMs);
-    this.stopTimers.push(timer); // cleared when the loop closes (Deno's timers cannot be unref'd)
+    this.stopTimers.push(timer); // cleared when the loop closes: none outlives the engine
   }
 
   private shutdownLoop(): void {

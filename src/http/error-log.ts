@@ -1,5 +1,6 @@
 // One worker's error lines on stderr, rate-limited: a flood of failing handlers or cut streams writes at most
 // ERROR_LINES_PER_WINDOW lines per window, then one line saying how many more were left out.
+import { runtime } from "../ffi/index.ts";
 
 /** Lines written per window; the rest of the window's lines are only counted. */
 export const ERROR_LINES_PER_WINDOW = 10;
@@ -37,8 +38,7 @@ export class ErrorLog {
     // The summary comes at the window's end even if nothing else is reported after the flood.
     if (this.summaryTimer === null) {
       this.summaryTimer = setTimeout(() => this.summarize(), Math.max(0, this.windowStart + this.windowMs - now));
-      // deno-lint-ignore no-explicit-any
-      (this.summaryTimer as any).unref?.();
+      runtime.unrefTimer(this.summaryTimer);
     }
   }
 

@@ -245,9 +245,11 @@ export class ResponseSender implements BatchOwner {
     head.headerCount = 0;
   }
 
-  /** Writes the head into the batch; returns how the body must be framed. */
-  /** `text`: the body was given as a string, which means text/plain unless the handler said
-   * otherwise (Deno's Response adds that header itself; Bun's adds it only when Bun.serve sends). */
+  /**
+   * Writes the head into the batch; returns how the body must be framed. `text`: the body was given as a
+   * string, which the Fetch standard types text/plain;charset=UTF-8 unless the handler said otherwise
+   * (a runtime's Response may or may not show that header before it is sent: it is added when missing).
+   */
   private writeHead(response: Response | null, bodyLength: number, text = false): BodyMode {
     const list = this.headerList;
     if (response === null) {

@@ -1,10 +1,12 @@
 // The responses of one poll round, sent together: connections write their bytes into one shared
 // buffer, each connection's stretch becomes an entry {fd, offset, length, result}, and one
-// rp_send_batch call at the round's end sends them back to back (one FFI crossing per round).
+// rp_send_batch call at the round's end sends them back to back (one FFI crossing per round); it writes each
+// entry's result (bytes taken, or -errno).
 import { lib } from "../ffi/index.ts";
+import { LAYOUT } from "../ffi/symbols.ts";
 
 const BUFFER_BYTES = 64 * 1024;
-/** Sends a round may hold before they go out early (each is 16 bytes of entry). */
+/** Sends a round may hold before they go out early (each is one entry of LAYOUT.sendEntryBytes). */
 const ENTRIES_MAX = 512;
 
 /** Whose bytes an entry is: told what the socket took when the batch goes out. */
@@ -29,7 +31,7 @@ export class SendBatch {
    * deadline.
    */
   roundNow = 0;
-  private readonly entryBytes = new Uint8Array(16 * ENTRIES_MAX);
+  private readonly entryBytes = new Uint8Array(LAYOUT.sendEntryBytes * ENTRIES_MAX);
   private readonly entries = new Int32Array(this.entryBytes.buffer);
   private readonly owners: (BatchOwner | undefined)[] = new Array(ENTRIES_MAX).fill(undefined);
   private count = 0;

@@ -1,12 +1,12 @@
 // serve(): the public HTTP API, shaped after Bun.serve and Deno.serve (both spellings accepted
 // where they differ), over one Engine. Options are checked before any syscall.
-import process from "node:process";
 import { ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { Engine } from "./engine.ts";
 import type { ErrorHandler, Handler } from "./answers.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import type { CounterName } from "../counters.ts";
+import { checkIoMode, type IoMode, settings } from "../config.ts";
 
 export interface ServeInfo {
   remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
@@ -45,11 +45,14 @@ export interface ServeOptions {
   transport?: "tcp" | "unix";
   /** Workers in the reuseport group; this engine serves one. */
   workers?: number | "auto";
+  /** How sockets are read: "auto" (default: io_uring where the kernel allows it, else epoll), "epoll" or
+   * "io_uring" (a SyscallError where a ring cannot be made). Overrides REUSEPORT_IO. */
+  io?: IoMode;
 }
 
 const KNOWN = new Set<string>([
   "fetch", "handler", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
-  "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers",
+  "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers", "io",
 ]);
 
 export interface StopOptions {
@@ -67,7 +70,7 @@ export class Server {
   readonly hostname: string;
   readonly port: number;
   readonly url: URL;
-  /** How sockets are read: "io_uring" (multishot recv, where the kernel allows it) or "epoll"; REUSEPORT_IO picks. */
+  /** How sockets are read: "io_uring" (multishot recv) or "epoll"; the `io` option, else REUSEPORT_IO, picks. */
   readonly io: "io_uring" | "epoll";
   readonly finished: Promise<void>;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
@@ -162,20 +165,20 @@ export function normalizeOptions(options: ServeOptions) {
     throw new ConfigError("transport", `must be "tcp" or "unix", got ${JSON.stringify(options.transport)}`);
   }
   if (options.transport === "unix" && path === undefined) throw new ConfigError("transport", "\"unix\" needs path");
-  const envPort = process.env.PORT;
-  const port = options.port ?? (envPort !== undefined && envPort !== "" ? Number(envPort) : 3000);
-  return { fetch: fetch!, error: error ?? null, limits, path, port };
+  const port = options.port ?? settings.port.read();
+  const io = options.io === undefined ? undefined : checkIoMode(options.io);
+  return { fetch: fetch!, error: error ?? null, limits, path, port, io };
 }
 
 /** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
 export function serveSingle(options: ServeOptions): Server {
-  const { fetch, error, limits, path, port } = normalizeOptions(options);
+  const { fetch, error, limits, path, port, io } = normalizeOptions(options);
   const listener = Listener.openSync(path !== undefined
     ? { path, backlog: options.backlog }
     : { hostname: options.hostname ?? "0.0.0.0", port, backlog: options.backlog, ipv6Only: options.ipv6Only, reusePort: options.reusePort ?? true });
   let engine: Engine;
   try {
-    engine = new Engine(listener, limits, fetch, error);
+    engine = new Engine(listener, { limits, fetch, error, io });
   } catch (failure) {
     listener.close();
     throw failure;
