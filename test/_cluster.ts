@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { runtimeName } from "./_runtime.ts";
 import type { ClusterStats } from "../src/index.ts";
+import { rawExchange } from "./_http.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster-app.ts", import.meta.url));
 export const UDP_FIXTURE = fileURLToPath(new URL("./fixtures/udp-cluster-app.ts", import.meta.url));
@@ -124,6 +125,21 @@ export class ClusterChild {
     clearTimeout(timer);
     return code;
   }
+}
+
+/** Runs body with a fresh cluster (see ClusterChild.start) and always stops it. */
+export async function withCluster(config: Record<string, unknown>, body: (cluster: ClusterChild) => Promise<void>): Promise<void> {
+  const cluster = await ClusterChild.start(config);
+  try {
+    await body(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** One request on a fresh connection (Connection: close), so every request is a new accept. */
+export function oneShot(port: number, path = "/"): Promise<string> {
+  return rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
 }
 
 /** What `ss -ltn` / `ss -lun` list for a port, read from procfs (no iproute2 needed): TCP

@@ -2,6 +2,7 @@
 // bytes and reads until a condition holds or the peer closes (bounded in time).
 import { connect as tcpConnect, type Socket } from "node:net";
 import { serve, type Server, type ServeOptions } from "../src/index.ts";
+import assert from "node:assert/strict";
 
 export type Fetch = NonNullable<ServeOptions["fetch"]>;
 
@@ -121,4 +122,14 @@ export function rawExchange(port: number, data: string | Uint8Array, predicate?:
 export function statusOf(text: string): number {
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return match ? Number(match[1]) : 0;
+}
+
+/** The body of the one response in `text` (latin1 as read), checked against its Content-Length. */
+export function bodyOf(text: string): string {
+  const split = text.indexOf("\r\n\r\n");
+  assert.ok(split > 0, JSON.stringify(text.slice(0, 200)));
+  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(text.slice(0, split + 2))?.[1]);
+  const body = text.slice(split + 4);
+  assert.equal(body.length, length, "Content-Length is the byte length");
+  return body;
 }

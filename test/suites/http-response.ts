@@ -1,11 +1,13 @@
 // ResponseHeadWriter (status line, Date, framing and Connection headers, header validation), chunk framing
-// (checked by decoding it back with ChunkedDecoder), DateCache and reason phrases. Buffers only, no sockets.
+// (checked by decoding it back with ChunkedDecoder), DateCache, reason phrases, the head writer's line cache
+// and the text response cache. Buffers only, no sockets.
 import { assert, test } from "../_harness.ts";
 import { ChunkedDecoder } from "../../src/http/chunked.ts";
 import { chunkHeaderLength, LAST_CHUNK_BYTES, writeChunk, writeChunkHeader } from "../../src/http/chunk-framing.ts";
 import { DateCache } from "../../src/http/date-cache.ts";
 import { ParseStatus } from "../../src/http/parser.ts";
 import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "../../src/http/response-head.ts";
+import { BareTextCache } from "../../src/http/bare-text-cache.ts";
 import { reasonPhraseOf } from "../../src/http/status-reasons.ts";
 
 /** RFC 9110 §5.6.7's own example instant. */
@@ -217,4 +219,45 @@ test("http-response: writeChunk frames data that ChunkedDecoder reads back", () 
   const decoded: number[] = [];
   for (let i = 0; i < decoder.spanCount; i++) decoded.push(...framed.subarray(decoder.spans[2 * i], decoder.spans[2 * i + 1]));
   assert.deepEqual(decoded, Array.from(data));
+});
+
+test("http-response: the head writer's line cache validates every new pair and repeats cached ones exactly", () => {
+  const writer = new ResponseHeadWriter();
+  const out = new Uint8Array(512);
+  const nowMs = Date.UTC(2026, 0, 1);
+  const write = (headers: string[]): string => {
+    const input: ResponseHeadInput = {
+      status: 200, reason: null, headers, headerCount: headers.length / 2, bodyLength: 1,
+      requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
+    };
+    const end = writer.write(out, 0, input, nowMs);
+    return String.fromCharCode(...out.subarray(0, end));
+  };
+  const good = ["content-type", "text/plain", "x-y", "z"];
+  const first = write(good);
+  for (let i = 0; i < 3; i++) assert.equal(write([...good]), first);
+  assert.throws(() => write(["content-type", "text/plain", "x-y", "z\n"]), TypeError);
+  assert.throws(() => write(["content-type", "text/plain", "x y", "z"]), TypeError);
+  assert.throws(() => write(["", ""]), TypeError);
+  assert.throws(() => write(["", ""]), TypeError, "an invalid pair is never cached");
+  assert.equal(write(good), first);
+  // A cached line that no longer fits: -1 (no room), then the same line once there is room.
+  const small = new Uint8Array(20);
+  const input: ResponseHeadInput = {
+    status: 200, reason: null, headers: good, headerCount: 2, bodyLength: 1,
+    requestVersionMinor: 1, requestKeepAlive: true, requestIsHead: false,
+  };
+  assert.equal(writer.write(small, 0, input, nowMs), -1);
+  assert.equal(write(good), first);
+});
+
+test("http-response: the text response cache holds one text for one Date second", () => {
+  const cache = new BareTextCache();
+  const bytes = new Uint8Array([1, 2, 3]);
+  assert.equal(cache.get("a", 10), null);
+  cache.set("a", 10, bytes);
+  assert.equal(cache.get("a", 10), bytes);
+  assert.equal(cache.get("a", 11), null, "a new second formats a new Date");
+  assert.equal(cache.get(["a", "b"].join("").slice(0, 1), 10), bytes, "equal strings match, not only the same one");
+  assert.equal(cache.get("b", 10), null);
 });

@@ -1,6 +1,6 @@
 // serve(): the Bun.serve / Deno.serve surface, HTTP/1.1 connection semantics and handler errors.
 import { assert, test } from "../_harness.ts";
-import { rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
+import { bodyOf, RawClient, rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import { openFds } from "../_net.ts";
 import { lib } from "../../src/ffi/index.ts";
@@ -336,4 +336,135 @@ test("serve: accepted connections have Nagle off, so a streamed chunk never wait
       await client.until(() => client.responses() === 1);
       assert.deepEqual(acceptedSocketOption(server.port, IPPROTO_TCP, TCP_NODELAY), [1]);
     });
+  }));
+
+// A GET or HEAD that carries a body: the handler can read it (or leave it), and the next pipelined request is served.
+/** Answers with what the handler saw: method, path and body (also as a header, which HEAD keeps). */
+async function echoBody(request: Request): Promise<Response> {
+  const body = await request.text();
+  const seen = `${request.method} ${new URL(request.url).pathname} [${body}]`;
+  return new Response(seen, { headers: { "x-seen": seen } });
+}
+
+/** "<status> <x-seen header>" of every response head in a raw exchange, in order. */
+function answers(text: string): string[] {
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n((?:[^\r]+\r\n)*)\r\n/g)]
+    .map(([, status, head]) => `${status} ${/^x-seen: ([^\r]*)/im.exec(head)?.[1] ?? "-"}`);
+}
+
+const bodies: Record<string, { request: string; seen: string }> = {
+  "GET with Content-Length: 5": { request: "GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", seen: "GET /a [hello]" },
+  "GET with a chunked body": {
+    request: "GET /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    seen: "GET /b [hello world]",
+  },
+  "HEAD with a body": { request: "HEAD /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", seen: "HEAD /c [abc]" },
+};
+
+for (const [name, { request, seen }] of Object.entries(bodies)) {
+  test(`serve: ${name} is answered 200 with its body readable, and the next pipelined request too`, () =>
+    withServer(echoBody, {}, (server) =>
+      withClient(server.port, async (client) => {
+        await client.write(`${request}GET /next HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const text = await client.until((t) => answers(t).length >= 2);
+        assert.deepEqual(answers(text), [`200 ${seen}`, "200 GET /next []"]);
+      })));
+}
+
+test("serve: a GET body is read through clone(), body, arrayBuffer() and json(), or left unread and discarded", async () => {
+  const handler = async (request: Request): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    if (path === "/clone") {
+      const copy = request.clone();
+      return new Response(`${await copy.text()}|${await request.text()}|${request.bodyUsed}`);
+    }
+    if (path === "/stream") {
+      const reader = request.body!.getReader();
+      let text = "";
+      for (let read = await reader.read(); !read.done; read = await reader.read()) text += new TextDecoder().decode(read.value);
+      return new Response(`${text}|${request.bodyUsed}`);
+    }
+    if (path === "/bytes") return new Response(String(new Uint8Array(await request.arrayBuffer()).length));
+    if (path === "/json") return new Response(String((await request.json()).n));
+    void request.signal; // materialises the native Request without touching the body
+    return new Response(`unread ${request.headers.get("content-length")}`);
+  };
+  await withServer(handler, {}, (server) =>
+    withClient(server.port, async (client) => {
+      const get = (path: string, body: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      await client.write(get("/clone", "twice") + get("/stream", "flow") + get("/bytes", "1234567") + get("/json", '{"n":42}') + get("/skip", "ignored"));
+      const text = await client.until((t) => client.responses() >= 5 && t.endsWith("unread 7"));
+      const payloads = text.split(/HTTP\/1\.1 /).slice(1).map((r) => `${r.slice(0, 3)} ${r.slice(r.indexOf("\r\n\r\n") + 4)}`);
+      assert.deepEqual(payloads, ["200 twice|twice|true", "200 flow|true", "200 7", "200 42", "200 unread 7"]);
+    }));
+});
+
+test("serve: requestIP finds the connection from the request; foreign objects get null", async () => {
+  const seen: unknown[] = [];
+  const server = startServer((request) => {
+    seen.push(server.requestIP(request));
+    seen.push(server.requestIP(new Request("http://x/")));
+    seen.push(server.requestIP({} as Request));
+    seen.push(server.requestIP(null as unknown as Request));
+    return new Response("ok");
+  });
+  try {
+    await withClient(server.port, async (client) => {
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      await client.until(() => client.responses() === 2);
+    });
+    assert.equal(seen.length, 8);
+    const first = seen[0] as { address: string; family: string; port: number };
+    assert.equal(first.address, "127.0.0.1");
+    assert.equal(first.family, "IPv4");
+    assert.ok(first.port > 0);
+    assert.deepEqual(seen[4], first, "both requests of one connection report it");
+    for (const i of [1, 2, 3, 5, 6, 7]) assert.equal(seen[i], null);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("serve: requestIP still works after the handler awaited", async () => {
+  let ip: unknown = null;
+  const server = startServer(async (request) => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    ip = server.requestIP(request);
+    return new Response("ok");
+  });
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/`);
+    assert.equal(await response.text(), "ok");
+    assert.equal((ip as { address: string }).address, "127.0.0.1");
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("serve: repeated heads on a connection are reused only when every byte is the same", () =>
+  withServer((request) => new Response(`${request.method} ${request.url} ${request.headers.get("x-k")}`), {}, async (server) => {
+    const client = await RawClient.open(server.port);
+    const head = (host: string, name: string, value: string) => `GET /a HTTP/1.1\r\nHost: ${host}\r\n${name}: ${value}\r\n\r\n`;
+    try {
+      const sent = [
+        head("a", "X-K", "1"), head("a", "X-K", "1"), head("a", "X-K", "2"), head("b", "X-K", "2"),
+        "POST /a HTTP/1.1\r\nHost: b\r\nX-K: 2\r\nContent-Length: 3\r\n\r\nxyz", head("b", "X-K", "2"),
+      ];
+      await client.write(sent.join(""));
+      await client.until(() => client.responses() === sent.length && client.text.endsWith("GET http://b/a 2"));
+      const bodies = client.text.split(/(?=HTTP\/1\.1 )/).map(bodyOf);
+      assert.deepEqual(bodies, [
+        "GET http://a/a 1", "GET http://a/a 1", "GET http://a/a 2", "GET http://b/a 2", "POST http://b/a 2", "GET http://b/a 2",
+      ]);
+      // The remembered head again, one byte at a time: parsed as it arrives, answered once complete.
+      const again = head("b", "X-K", "2");
+      for (const byte of again) await client.write(byte);
+      await client.until(() => client.responses() === sent.length + 1);
+      // Same length, one byte different, and invalid (a space in the field name): 400, not the memo.
+      await client.write(head("b", "X K", "2"));
+      const text = await client.closedByPeer();
+      assert.equal(statusOf(text.split(/(?=HTTP\/1\.1 )/).at(-1)!), 400);
+    } finally {
+      client.close();
+    }
   }));

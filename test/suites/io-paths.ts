@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { assert, test } from "../_harness.ts";
-import { RawClient, startServer, statusOf, withClient } from "../_http.ts";
+import { bodyOf, RawClient, startServer, statusOf, withClient, withServer } from "../_http.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { probeRing } from "../../src/net/poll-loop.ts";
 import type { Server } from "../../src/http/server.ts";
@@ -328,3 +328,26 @@ test("io: pending JS work (promises, streamed bodies both ways) is counted and s
     await server.stop(false);
   }
 });
+
+test("io: a client's FIN right behind its requests (edge-triggered reads) still gets every answer", () =>
+  withServer(async (request) => new Response(`${request.method} ${await request.text()}`), {}, async (server) => {
+    const cases = [
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+      `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n${"x".repeat(200_000)}`, // more than one read buffer
+    ];
+    for (const data of cases) {
+      await withClient(server.port, async (client) => {
+        await client.end(data);
+        const text = await client.closedByPeer();
+        assert.ok(client.closed, "the server closes after answering");
+        const answers = text.split(/(?=HTTP\/1\.1 )/);
+        const expected = (data.match(/HTTP\/1\.1\r\n/g) ?? []).length;
+        assert.equal(answers.length, expected, JSON.stringify(text.slice(0, 200)));
+        for (const answer of answers) assert.equal(statusOf(answer), 200);
+        assert.ok(bodyOf(answers.at(-1)!).startsWith(data.startsWith("POST") ? "POST " : "GET "));
+        if (data.length > 100_000) assert.equal(bodyOf(answers[0]).length, 5 + 200_000);
+      });
+    }
+  }));

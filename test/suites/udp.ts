@@ -48,6 +48,36 @@ test("udp: two servers in one group echo 200 datagrams from 20 clients, both get
   }
 });
 
+test("udp: sendmmsg and recvmmsg move 64 datagrams each way in one call", async () => {
+  const server = await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const client = await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp", reusePort: false });
+  const out = new DatagramBatch(64, 256);
+  const into = new DatagramBatch(64, 256);
+  try {
+    const encoder = new TextEncoder();
+    for (let i = 0; i < 64; i++) out.set(i, encoder.encode(`datagram ${i}`), server.address);
+    assert.equal(out.send(client.fd, 64), 64);
+    let received = 0;
+    for (let round = 0; round < 1000 && received < 64; round++) received += into.receive(server.fd, 64 - received);
+    assert.equal(received, 64);
+    const decoder = new TextDecoder();
+    for (let i = 0; i < 64; i++) {
+      assert.equal(decoder.decode(into.payload(i)), `datagram ${i}`);
+      assert.deepEqual(into.peer(i), client.address);
+    }
+    assert.equal(into.send(server.fd, 64), 64); // echo: each slot still holds its sender's address
+    let echoed = 0;
+    for (let round = 0; round < 1000 && echoed < 64; round++) echoed += out.receive(client.fd, 64 - echoed);
+    assert.equal(echoed, 64);
+    assert.equal(decoder.decode(out.payload(63)), "datagram 63");
+  } finally {
+    out.close();
+    into.close();
+    server.close();
+    client.close();
+  }
+});
+
 test("udp: datagrams the kernel drops show up in kernelDrops (/proc/net/udp)", async () => {
   const sink = await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   const client = await Listener.open({ hostname: "127.0.0.1", port: 0, transport: "udp", reusePort: false });

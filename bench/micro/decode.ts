@@ -1,4 +1,5 @@
-// Microbenchmark: turning short latin1 byte spans into strings. Run with bun or deno; numbers go to docs/http-parsing.md.
+// Microbenchmark: turning short latin1 byte spans into strings; numbers go to docs/http-parsing.md.
+// Run: node_modules/.bin/bun bench/micro/decode.ts; node_modules/.bin/deno run bench/micro/decode.ts
 // viaLatin1Slice is what src/http/_strings.ts (Latin1Decoder) uses; viaCache is the idea behind InternTable.
 import { Buffer } from "node:buffer";
 const enc = new TextEncoder();

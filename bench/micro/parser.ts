@@ -1,5 +1,5 @@
 // Microbenchmark: ns per parse of a typical 5-header GET: whole, pipelined, and split over two reads.
-// Run: node_modules/.bin/bun test/http/bench-parser.ts; node_modules/.bin/deno run test/http/bench-parser.ts
+// Run: node_modules/.bin/bun bench/micro/parser.ts; node_modules/.bin/deno run bench/micro/parser.ts
 import { HeadParser, ParseStatus } from "../../src/http/parser.ts";
 
 const REQUEST =
