@@ -108,11 +108,19 @@ export class ClusterChild {
     return JSON.parse((await this.line((l) => l.startsWith("stats "))).slice(6));
   }
 
-  /** Polls stats (bounded) until predicate holds; returns the last stats. */
+  /**
+   * Asks for stats until predicate holds and returns those; each answer is the event the next question waits
+   * for. Throws with the predicate and the last stats seen if it does not hold within timeoutMs.
+   */
   async statsUntil(predicate: (s: ClusterStats) => boolean, timeoutMs = 10_000): Promise<ClusterStats> {
     const deadline = Date.now() + timeoutMs;
     let stats = await this.stats();
-    while (!predicate(stats) && Date.now() < deadline) stats = await this.stats();
+    while (!predicate(stats)) {
+      if (Date.now() >= deadline) {
+        throw new Error(`statsUntil: ${predicate} did not hold within ${timeoutMs} ms; last stats: ${JSON.stringify(stats).slice(0, 3000)}`);
+      }
+      stats = await this.stats();
+    }
     return stats;
   }
 

@@ -38,7 +38,15 @@ for (const workers of [2, 4]) {
       assert.equal(stats.workers.length, workers);
       assert.equal(stats.totals.requests, 40 * workers);
       for (const w of stats.workers) assert.ok(w.counters.accepted > 0, `worker ${w.id} got none: ${accepted(stats)}`);
-      assert.ok(stats.balance.coefficientOfVariation >= 0);
+      // The balance figures are the population coefficient of variation and the largest relative deviation
+      // of the accepted counts, computed here independently.
+      const counts = accepted(stats);
+      const mean = sum(counts) / counts.length;
+      const cv = Math.sqrt(sum(counts.map((n) => (n - mean) ** 2)) / counts.length) / mean;
+      const deviation = Math.max(...counts.map((n) => Math.abs(n - mean) / mean));
+      assert.ok(Math.abs(stats.balance.coefficientOfVariation - cv) < 1e-9, `cv ${stats.balance.coefficientOfVariation}, expected ${cv} for ${counts}`);
+      assert.ok(Math.abs(stats.balance.maxDeviation - deviation) < 1e-9, `maxDeviation ${stats.balance.maxDeviation}, expected ${deviation} for ${counts}`);
+      assert.equal(stats.balance.alert, deviation > 0.15, `alert above 15% deviation: ${counts}`);
       assert.ok(stats.workers.every((w) => w.pid > 0 && w.threadId > 0 && w.cpuSeconds >= 0), "pid, thread and CPU time per worker");
       assert.ok(sum(stats.workers.map((w) => w.cpuSeconds)) > 0, "workers used some CPU");
     }), { timeoutMs: 40_000 });

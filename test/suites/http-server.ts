@@ -254,10 +254,21 @@ test("serve: stop() ends the server and finished resolves", async () => {
 });
 
 test("serve: an AbortSignal stops the server", async () => {
+  const stoppedWithin = (server: { finished: Promise<void> }, ms: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`still running after ${ms} ms`), ms)));
+    return Promise.race([server.finished.then(() => "finished"), late]).finally(() => clearTimeout(timer));
+  };
   const controller = new AbortController();
   const server = startServer(hello, { signal: controller.signal });
+  assert.equal(await (await fetch(`http://127.0.0.1:${server.port}/`)).text(), "Hello", "it serves until the abort");
   controller.abort();
-  await server.finished;
+  assert.equal(await stoppedWithin(server, 5000), "finished");
+  await assert.rejects(fetch(`http://127.0.0.1:${server.port}/`), "nothing listens on its port");
+  // A signal aborted before serve() is called: the server stops at once.
+  const early = startServer(hello, { signal: AbortSignal.abort() });
+  assert.equal(await stoppedWithin(early, 5000), "finished");
+  await assert.rejects(fetch(`http://127.0.0.1:${early.port}/`), "nothing listens on its port");
 });
 
 test("serve: a string body is text/plain unless the handler set a type; bytes get none", () =>

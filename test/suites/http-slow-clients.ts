@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { assert, test } from "../_harness.ts";
 import { ClusterChild, percentile } from "../_cluster.ts";
 import { rawExchange, withClient } from "../_http.ts";
-import { ConfigError, LIMITS_DEFAULT, serve, type Limits } from "../../src/index.ts";
+import { ConfigError, LIMITS_DEFAULT, serve, type ClusterStats, type Limits } from "../../src/index.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/slow-server.ts", import.meta.url));
 const MIB = 1024 * 1024;
@@ -25,12 +25,10 @@ class SlowServer {
   async stats(): Promise<Stats> {
     return (await this.child.stats()) as unknown as Stats;
   }
-  /** Polls stats (bounded) until predicate holds; returns the last stats. */
+  /** ClusterChild.statsUntil over this fixture's counters: throws with the last ones if predicate does not hold. */
   async statsUntil(predicate: (s: Stats) => boolean, timeoutMs = 10_000): Promise<Stats> {
-    const deadline = Date.now() + timeoutMs;
-    let stats = await this.stats();
-    while (!predicate(stats) && Date.now() < deadline) stats = await this.stats();
-    return stats;
+    const holds = predicate as unknown as (s: ClusterStats) => boolean;
+    return (await this.child.statsUntil(holds, timeoutMs)) as unknown as Stats;
   }
   /** VmRSS from /proc/<pid>/status, in bytes. */
   rssBytes(): number {

@@ -1,5 +1,4 @@
 // Every suite, in one list, so the two runtime entries cannot drift apart.
-import "./smoke.ts";
 import "./net.ts";
 import "./http-server.ts";
 import "./http-limits.ts";
