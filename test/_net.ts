@@ -6,7 +6,6 @@ import { PollLoop } from "../src/net/poll-loop.ts";
 import { EPOLLIN, EPOLLOUT } from "../src/net/constants.ts";
 import { errnoName } from "../src/ffi/errno.ts";
 import process from "node:process";
-import { readdirSync, readlinkSync } from "node:fs";
 
 /** Opens n listeners on one port: the first on port 0, the rest on the port it got. */
 export async function openGroup(n: number, options: ListenOptions = {}): Promise<Listener[]> {
@@ -69,15 +68,4 @@ export function connectOutcome(fd: number): string {
   return errno === 0 ? "OK" : errnoName(errno);
 }
 
-/** The open fds of a process (this one by default) with what each names (`socket:[123]`, `anon_inode:[eventfd]`, ...). */
-export function openFds(pid: number | "self" = "self"): { fd: number; target: string }[] {
-  const fds: { fd: number; target: string }[] = [];
-  for (const entry of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      fds.push({ fd: Number(entry), target: readlinkSync(`/proc/${pid}/fd/${entry}`) });
-    } catch {
-      // closed meanwhile (the directory's own fd, among others)
-    }
-  }
-  return fds;
-}
+export { openFds } from "./_fds.ts";

@@ -1,18 +1,27 @@
-// Every suite, in one list, so the two runtime entries cannot drift apart.
-import "./net.ts";
-import "./http-server.ts";
-import "./http-limits.ts";
-import "./http-parser.ts";
-import "./http-chunked.ts";
-import "./http-response.ts";
-import "./http-response-bytes.ts";
-import "./privileges.ts";
-import "./cluster.ts";
-import "./cli.ts";
-import "./udp.ts";
-import "./io-paths.ts";
-import "./http-slow-clients.ts";
-import "./http-faults.ts";
-import "./lifecycle.ts";
-import "./accept.ts";
-import "./control-plane.ts";
+// Every suite, in one list, so the two runtime entries cannot drift apart. Each is registered through
+// suite(), which adds a check after it that every fd its tests opened was closed.
+import { suite } from "../_harness.ts";
+
+// Deno's op and resource sanitizers are on for these. They come first: the suites after them start servers
+// in this process, and a graceful stop leaves one timer of the engine behind (Engine.stop arms its idle-close
+// timers after the loop may already have closed), which would fail whichever sanitized test is running when
+// it fires. Once that is fixed in src/http/engine.ts, the sanitizers can go on for the rest.
+const sanitizers = true;
+await suite("net.ts", () => import("./net.ts"), { sanitizers });
+await suite("http-parser.ts", () => import("./http-parser.ts"), { sanitizers });
+await suite("http-chunked.ts", () => import("./http-chunked.ts"), { sanitizers });
+await suite("http-response.ts", () => import("./http-response.ts"), { sanitizers });
+await suite("privileges.ts", () => import("./privileges.ts"), { sanitizers });
+await suite("cluster.ts", () => import("./cluster.ts"), { sanitizers });
+await suite("cli.ts", () => import("./cli.ts"), { sanitizers });
+await suite("udp.ts", () => import("./udp.ts"), { sanitizers });
+await suite("control-plane.ts", () => import("./control-plane.ts"), { sanitizers });
+
+await suite("http-server.ts", () => import("./http-server.ts"));
+await suite("http-limits.ts", () => import("./http-limits.ts"));
+await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"));
+await suite("io-paths.ts", () => import("./io-paths.ts"));
+await suite("http-slow-clients.ts", () => import("./http-slow-clients.ts"));
+await suite("http-faults.ts", () => import("./http-faults.ts"));
+await suite("lifecycle.ts", () => import("./lifecycle.ts"));
+await suite("accept.ts", () => import("./accept.ts"));
