@@ -4,7 +4,7 @@
 import { lib } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { EPOLLHUP, EPOLLRDHUP } from "../net/constants.ts";
-import { ChunkedDecoder } from "./chunked.ts";
+import { ChunkedDecoder } from "./chunked-decoder.ts";
 import { type HeadParser, ParseStatus } from "./parser.ts";
 import { HeadMemo } from "./head-memo.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";

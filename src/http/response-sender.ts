@@ -6,7 +6,7 @@ import { EAGAIN } from "../ffi/errno.ts";
 import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "./response-head.ts";
 import { BareTextCache } from "./bare-text-cache.ts";
 import { dateCache } from "./date-cache.ts";
-import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunk-framing.ts";
+import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunked-encoder.ts";
 import type { BatchOwner, SendBatch } from "./send-batch.ts";
 import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
 

@@ -1,6 +1,6 @@
 // Runs parser cases: parses every message in the input (head, then body by Content-Length or chunked)
 // and reduces each to a plain object the json blocks are compared with.
-import { ChunkedDecoder, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked.ts";
+import { ChunkedDecoder, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked-decoder.ts";
 import { HeadParser, ParseStatus } from "../../src/http/parser.ts";
 import type { CaseMeta } from "./_case-loader.ts";
 

@@ -2,7 +2,7 @@
 // time (all three must agree), plus a round trip of seeded random bodies and a seeded mutation fuzz.
 import { assert, test } from "../_harness.ts";
 import { mulberry32 } from "../_random.ts";
-import { ChunkedDecoder, type ChunkedLimits, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked.ts";
+import { ChunkedDecoder, type ChunkedLimits, DEFAULT_CHUNKED_LIMITS } from "../../src/http/chunked-decoder.ts";
 import { HTTP_ERRORS } from "../../src/http/errors.ts";
 import { ParseStatus } from "../../src/http/parser.ts";
 

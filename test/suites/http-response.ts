@@ -2,8 +2,8 @@
 // (checked by decoding it back with ChunkedDecoder), DateCache, reason phrases, the head writer's line cache
 // and the text response cache. Buffers only, no sockets.
 import { assert, test } from "../_harness.ts";
-import { ChunkedDecoder } from "../../src/http/chunked.ts";
-import { chunkHeaderLength, LAST_CHUNK_BYTES, writeChunk, writeChunkHeader } from "../../src/http/chunk-framing.ts";
+import { ChunkedDecoder } from "../../src/http/chunked-decoder.ts";
+import { chunkHeaderLength, LAST_CHUNK_BYTES, writeChunk, writeChunkHeader } from "../../src/http/chunked-encoder.ts";
 import { DateCache } from "../../src/http/date-cache.ts";
 import { ParseStatus } from "../../src/http/parser.ts";
 import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "../../src/http/response-head.ts";
