@@ -48,6 +48,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof NativeResponse,
+    FastResponse: RecordingResponse,
     mainModule: Bun.main,
     defaultWorkerMode: "thread",
     spawnWorker,
@@ -63,10 +64,11 @@ const immediate = globalThis.setImmediate;
 
 // Bun keeps a body given as a string or bytes in a Blob with no synchronous accessor, and
 // reading it (arrayBuffer()) would also drain a stream body into memory. So that `new
-// Response("Hello")` need not go through a stream reader (about 1.5 us per response), the global
-// Response becomes a subclass that remembers a string or byte body as given. Instances are real
-// Responses; `x instanceof Response` holds for every Response, native ones from fetch() included.
-// REUSEPORT_NATIVE_RESPONSE=1 leaves the global alone (bodies are then read as streams).
+// Response("Hello")` need not go through a stream reader (a promise round per response), importing
+// the library makes the global Response a subclass that remembers a string or byte body as given
+// (exported as FastResponse, as srvx does). Instances are real Responses; `x instanceof Response`
+// holds for every Response, native ones from fetch() included. REUSEPORT_NATIVE_RESPONSE=1 leaves
+// the global alone: handlers then get the fast path only from `new FastResponse(...)`.
 const NativeResponse = globalThis.Response;
 const STATIC_BODY = Symbol("reuseport.staticBody");
 const BARE = Symbol("reuseport.bare");

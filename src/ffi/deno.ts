@@ -57,6 +57,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     staticBody,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof DenoResponse,
+    FastResponse: DenoResponse,
     mainModule: Deno.mainModule,
     defaultWorkerMode: "process",
     spawnWorker,

@@ -61,6 +61,12 @@ export interface Runtime {
   /** `value instanceof Response`, for any Response (fetch's included), at the cost of a plain instanceof:
    * Bun's global is our recording subclass (its hasInstance hook costs ~35 ns), Deno's a lazy global getter. */
   isResponse(value: unknown): value is Response;
+  /**
+   * The Response class whose string and byte bodies are sent without a stream read (Bun: a subclass that
+   * remembers its body; Deno: the global, whose body the loader reads). On Bun it is also the global
+   * `Response` unless REUSEPORT_NATIVE_RESPONSE=1.
+   */
+  readonly FastResponse: typeof Response;
   /** The entry module that workers re-run (path or URL). */
   readonly mainModule: string;
   /** Where workers live by default: Bun threads (Workers), Deno subprocesses. */

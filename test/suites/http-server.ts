@@ -6,6 +6,10 @@ import { openFds } from "../_net.ts";
 import { lib } from "../../src/ffi/index.ts";
 import { decodeSockaddr } from "../../src/net/address.ts";
 import { IPPROTO_TCP, SOL_SOCKET, TCP_NODELAY } from "../../src/net/constants.ts";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { runtimeName } from "../_runtime.ts";
 
 const hello = () => new Response("Hello");
 
@@ -479,3 +483,23 @@ test("serve: repeated heads on a connection are reused only when every byte is t
       client.close();
     }
   }));
+
+const FAST_RESPONSE = fileURLToPath(new URL("../fixtures/fast-response.ts", import.meta.url));
+
+/** The fixture's JSON line, run in a child of this runtime with `env` added. */
+function fastResponseReport(env: Record<string, string>): Record<string, unknown> {
+  const args = runtimeName === "deno" ? ["run", "-A", "--no-check", FAST_RESPONSE] : [FAST_RESPONSE];
+  const child = spawnSync(process.execPath, args, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 30_000 });
+  assert.equal(child.status, 0, `fixture exited ${child.status}: ${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split("\n").pop()!);
+}
+
+test("serve: FastResponse is the global Response on Bun unless REUSEPORT_NATIVE_RESPONSE=1, and serves either way", () => {
+  const common = { fast: "fast", bytes: "hi", name: "Response", fetchedIsResponse: true };
+  if (runtimeName === "deno") {
+    assert.deepEqual(fastResponseReport({}), { globalIsFast: true, globalIsNative: true, ...common }); // Deno's own, untouched
+    return;
+  }
+  assert.deepEqual(fastResponseReport({}), { globalIsFast: true, globalIsNative: false, ...common });
+  assert.deepEqual(fastResponseReport({ REUSEPORT_NATIVE_RESPONSE: "1" }), { globalIsFast: false, globalIsNative: true, ...common });
+}, { timeoutMs: 60_000 });

@@ -1,0 +1,6 @@
+// The Response class whose string and byte bodies the server sends straight from memory (see
+// Runtime.FastResponse). On Bun, importing the library already makes it the global Response, unless
+// REUSEPORT_NATIVE_RESPONSE=1; `new FastResponse(body, init)` is the fast path either way.
+import { runtime } from "../ffi/index.ts";
+
+export const FastResponse: typeof Response = runtime.FastResponse;
