@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the architecture check (scripts/check-architecture.mjs), the native checks, the shared suites under
-// Bun (on both read paths) and under Deno, then a short soak.
+// `npm test`: the architecture check (scripts/check-architecture.mjs), README's env table, the native checks, the
+// shared suites under Bun (on both read paths) and under Deno, then a short soak. Each check counts as one result.
 // Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
 import { spawn } from "node:child_process";
 import { join, dirname } from "node:path";
@@ -41,22 +41,33 @@ function tally(label, { code, signal, output }, passRegex, failRegex) {
   return { passed, failed };
 }
 
-// First, and cheap: README.md's table of environment variables must match src/config.ts.
-const envTable = await run("README env table", bin("bun"), [join(root, "scripts/env-table.ts"), "--check"]);
-if (envTable.code !== 0) {
-  console.log("\n0 passed, 1 failed");
-  process.exit(1);
+const results = [];
+/** Runs a command that passes or fails as a whole, counted as one check; returns whether it passed. */
+async function check(label, command, args, cwd = root, env = {}) {
+  const ok = (await run(label, command, args, cwd, env)).code === 0;
+  results.push({ passed: ok ? 1 : 0, failed: ok ? 0 : 1 });
+  return ok;
+}
+/** Prints the totals line and exits: non-zero on any failure. */
+function finish() {
+  const passed = results.reduce((sum, r) => sum + r.passed, 0);
+  const failed = results.reduce((sum, r) => sum + r.failed, 0);
+  console.log(`\n${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
 }
 
-const results = [];
-const zig = findZig();
 if (filter.length === 0) {
   // Import cycles, runtime names outside src/ffi/, function bodies over 70 lines: one check, failed by any offender.
-  const architecture = await run("architecture", "node", [join(root, "scripts/check-architecture.mjs")]);
-  results.push({ passed: architecture.code === 0 ? 1 : 0, failed: architecture.code === 0 ? 0 : 1 });
+  await check("architecture", "node", [join(root, "scripts/check-architecture.mjs")]);
+}
+// Cheap, and the suites would not mean much without it: README.md's table of environment variables must match
+// src/config.ts. A mismatch stops the run here.
+if (!(await check("README env table", bin("bun"), [join(root, "scripts/env-table.ts"), "--check"]))) finish();
+
+const zig = findZig();
+if (filter.length === 0) {
   for (const [label, step] of [["zig unit tests", "test"], ["zig cross builds (x86_64/aarch64, gnu/musl)", "cross"]]) {
-    const result = await run(label, zig, ["build", step, "-Doptimize=ReleaseSafe"], join(root, "zig"));
-    results.push({ passed: result.code === 0 ? 1 : 0, failed: result.code === 0 ? 0 : 1 });
+    await check(label, zig, ["build", step, "-Doptimize=ReleaseSafe"], join(root, "zig"));
   }
 }
 const bunArgs = ["test", "test/bun.test.ts", ...(filter.length ? ["-t", filter.join(" ")] : [])];
@@ -70,11 +81,6 @@ results.push(tally("deno", await run("deno", bin("deno"), denoArgs), /\| (\d+) p
 
 if (filter.length === 0) {
   // A short soak (npm run soak is the long one): rolling reloads under saturating load on each runtime's default path.
-  const soak = await run("soak (short)", "node", [join(root, "scripts/soak.mjs")], root, { SOAK_RELOADS: "10", SOAK_REQUESTS: "100000", SOAK_MAX_S: "60" });
-  results.push({ passed: soak.code === 0 ? 1 : 0, failed: soak.code === 0 ? 0 : 1 });
+  await check("soak (short)", "node", [join(root, "scripts/soak.mjs")], root, { SOAK_RELOADS: "10", SOAK_REQUESTS: "100000", SOAK_MAX_S: "60" });
 }
-
-const passed = results.reduce((sum, r) => sum + r.passed, 0);
-const failed = results.reduce((sum, r) => sum + r.failed, 0);
-console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();
