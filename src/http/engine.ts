@@ -346,7 +346,8 @@ export class Engine implements ConnectionHost {
         if (idleGraceMs === 0 && conn.isIdle && conn.requests > 0) conn.destroy();
       }
     }
-    if (graceful) {
+    // Once per stop, and only while connections remain: the last one closing above already closed the loop.
+    if (graceful && !this.loopClosed && this.stopTimers.length === 0) {
       if (idleGraceMs > 0) this.closeIdleAfter(idleGraceMs, (conn) => conn.requests > 0);
       // A connection accepted just before the stop whose first request is not here yet is no idle keep-alive:
       // its client sent (or is sending) a request it expects an answer to. It gets a little longer.

@@ -2,10 +2,8 @@
 // suite(), which adds a check after it that every fd its tests opened was closed.
 import { suite } from "../_harness.ts";
 
-// Deno's op and resource sanitizers are on for these. They come first: the suites after them start servers
-// in this process, and a graceful stop leaves one timer of the engine behind (Engine.stop arms its idle-close
-// timers after the loop may already have closed), which would fail whichever sanitized test is running when
-// it fires. Once that is fixed in src/http/engine.ts, the sanitizers can go on for the rest.
+// Deno's op and resource sanitizers are on where the suite's tests leave nothing running: every timer and
+// fetch body of a test ends in that test.
 const sanitizers = true;
 await suite("net.ts", () => import("./net.ts"), { sanitizers });
 await suite("http-parser.ts", () => import("./http-parser.ts"), { sanitizers });
@@ -17,9 +15,9 @@ await suite("cli.ts", () => import("./cli.ts"), { sanitizers });
 await suite("udp.ts", () => import("./udp.ts"), { sanitizers });
 await suite("control-plane.ts", () => import("./control-plane.ts"), { sanitizers });
 
-await suite("http-server.ts", () => import("./http-server.ts"));
+await suite("http-server.ts", () => import("./http-server.ts"), { sanitizers });
 await suite("http-limits.ts", () => import("./http-limits.ts"));
-await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"));
+await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"), { sanitizers });
 await suite("io-paths.ts", () => import("./io-paths.ts"));
 await suite("http-slow-clients.ts", () => import("./http-slow-clients.ts"));
 await suite("http-faults.ts", () => import("./http-faults.ts"));
