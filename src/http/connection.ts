@@ -148,21 +148,22 @@ export class Connection implements SenderConnection, Timed {
 
   /**
    * Ring mode: `length` bytes received at buffers[offset] (the ring's; ours until the next reap). Bytes
-   * that come while reading is paused (before the cancel took effect) wait in leftover.
+   * that come while reading is paused (before the cancel took effect) are appended to leftover.
    */
   onData(buffers: Uint8Array, offset: number, length: number): void {
     const host = this.host;
     const leftover = this.leftover;
-    if (leftover === null && !this.readPaused) {
+    if (this.readPaused) {
+      this.leftover = appendLeftover(leftover, buffers.subarray(offset, offset + length));
+    } else if (leftover === null) {
       this.consume(buffers, offset, offset + length);
     } else {
-      const total = (leftover === null ? 0 : leftover.byteLength) + length;
+      const total = leftover.byteLength + length;
       const joined = total <= host.readBuffer.byteLength ? host.readBuffer : new Uint8Array(total);
-      if (leftover !== null) joined.set(leftover, 0);
-      joined.set(buffers.subarray(offset, offset + length), total - length);
+      joined.set(leftover, 0);
+      joined.set(buffers.subarray(offset, offset + length), leftover.byteLength);
       this.leftover = null;
-      if (this.readPaused) this.leftover = joined.slice(0, total);
-      else this.consume(joined, 0, total);
+      this.consume(joined, 0, total);
     }
     // Buffered and not consumable yet (a busy handler with pipelined requests behind it): stop reading.
     if (this.leftover !== null && this.leftover.byteLength >= host.readBuffer.byteLength) this.pauseReading();
@@ -504,6 +505,30 @@ export class Connection implements SenderConnection, Timed {
     this.sender.abort();
     this.host.release(this);
   }
+}
+
+/** The arrays appendLeftover made: only behind these is the room past a leftover's end ours to write. */
+const grownLeftovers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * leftover followed by bytes: written in place while the array behind leftover has room, else into a new one
+ * twice as large (the first exactly as large). While reading is paused, the completions already in flight keep
+ * coming (how many depends on when the kernel ran the recv's task work); copying the whole leftover for each
+ * would make garbage quadratic in what they carry.
+ */
+function appendLeftover(leftover: Uint8Array | null, bytes: Uint8Array): Uint8Array {
+  const used = leftover === null ? 0 : leftover.byteLength;
+  const total = used + bytes.byteLength;
+  if (leftover !== null && grownLeftovers.has(leftover.buffer) && leftover.byteOffset + total <= leftover.buffer.byteLength) {
+    const grown = new Uint8Array(leftover.buffer, leftover.byteOffset, total);
+    grown.set(bytes, used);
+    return grown;
+  }
+  const backing = new Uint8Array(Math.max(total, 2 * used));
+  grownLeftovers.add(backing.buffer);
+  if (leftover !== null) backing.set(leftover, 0);
+  backing.set(bytes, used);
+  return backing.subarray(0, total);
 }
 
 /** Spans shorter than this many bytes are copied byte by byte (a subarray per span would be garbage per chunk). */

@@ -1,6 +1,7 @@
 // The io_uring read path: sockets are read by multishot recvs into provided buffers, and the ring polls the
 // loop's epoll fd, so one reap per round covers both. Idle, the ring's eventfd wakes the runtime (no thread
-// of ours). While traffic is dense, an empty round sleeps in the ring instead, for at most a tick.
+// of ours): arriving data wakes this thread to run the recv's task work, and the completion that posts
+// signals the eventfd. While traffic is dense, an empty round sleeps in the ring instead, for at most a tick.
 // The exact ring setup, and why, is in zig/src/ring.zig; the design in docs/event-loop.md.
 import { lib, runtime } from "../ffi/index.ts";
 import { check, EINVAL, ENOSYS, EPERM, SyscallError } from "../ffi/errno.ts";
@@ -57,7 +58,7 @@ export class RingDriver implements ReadDriver {
   /** Sleeps in the ring so far (tests, diagnostics). */
   sleeps = 0;
   #completions: Uint32Array;
-  /** The eventfd the kernel signals when the ring has work. */
+  /** The eventfd the kernel signals when it posts completions while the loop is idle (reaps turn that off). */
   readonly #eventFd: number;
   /** The ring reported the epoll fd readable and epoll_wait has not come back empty since. */
   #epollReady = false;

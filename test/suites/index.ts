@@ -19,6 +19,7 @@ await suite("http-server.ts", () => import("./http-server.ts"), { sanitizers });
 await suite("http-limits.ts", () => import("./http-limits.ts"));
 await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"), { sanitizers });
 await suite("io-paths.ts", () => import("./io-paths.ts"));
+await suite("io-wake.ts", () => import("./io-wake.ts"));
 await suite("http-slow-clients.ts", () => import("./http-slow-clients.ts"));
 await suite("http-faults.ts", () => import("./http-faults.ts"));
 await suite("lifecycle.ts", () => import("./lifecycle.ts"));

@@ -3,10 +3,15 @@
 //! hands JS compact completions and the buffers stay JS's until the next reap, which gives them
 //! back to the kernel. Sends stay plain send() calls (measured cheaper, docs/event-loop.md).
 //!
-//! The ring is SINGLE_ISSUER + DEFER_TASKRUN: completions are produced only when the owner
-//! thread (the JS thread that created it) enters the kernel, so data arriving never interrupts
-//! the runtime's own waits. A registered eventfd says when there is work (Bun's loop reads it,
-//! Deno polls a copy on its blocking pool): epoll does not report an io_uring fd's deferred work.
+//! The ring is SINGLE_ISSUER + COOP_TASKRUN + TASKRUN_FLAG. Arriving data queues task work for the
+//! owner thread (the JS thread that created it) without an interrupt: the work runs when that thread
+//! next leaves a syscall, or at once when it sleeps (the runtime's epoll_wait then returns EINTR, which
+//! both runtimes retry). The completions it posts signal a registered eventfd, from the owner thread
+//! itself (Bun's loop reads it, Deno polls a copy on its blocking pool): epoll does not report an
+//! io_uring fd's pending work. TASKRUN_FLAG tells a reap whether there is work to run.
+//! Not DEFER_TASKRUN, which would run the work only inside io_uring_enter: its eventfd signal for work
+//! that arrives while JS is away comes from an RCU callback, a grace period later (several scheduler
+//! ticks on Linux 6.18), and every request to an idle loop waited that long.
 //! While traffic is dense, JS sleeps in the ring instead (wait), for at most one tick.
 
 const std = @import("std");
@@ -47,7 +52,7 @@ const Ring = struct {
     /// Buffer ids handed to JS by the last reap; the next reap returns them to the kernel.
     handed: []u16,
     handed_count: u32 = 0,
-    /// Registered with the ring: the kernel signals it when work for a reap arrives.
+    /// Registered with the ring: the kernel signals it when it posts completions (unless a reap turned that off).
     event_fd: i32,
     /// The CQ ring's flags word (IORING_CQ_EVENTFD_DISABLED).
     cq_flags: *u32,
@@ -73,12 +78,12 @@ fn open(entries: u32, buffer_count: u32, buffer_bytes: u32, completions_max: u32
     const ring = try allocator.create(Ring);
     errdefer allocator.destroy(ring);
     var params = std.mem.zeroInit(linux.io_uring_params, .{
-        .flags = linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_TASKRUN_FLAG,
+        .flags = linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_TASKRUN_FLAG,
     });
     var uring = IoUring.init_params(@intCast(entries), &params) catch |err| return switch (err) {
         error.PermissionDenied => error.PermissionDenied,
         error.SystemOutdated => error.SystemOutdated,
-        error.ArgumentsInvalid => error.ArgumentsInvalid, // a kernel before 6.1 (DEFER_TASKRUN)
+        error.ArgumentsInvalid => error.ArgumentsInvalid, // a kernel before 6.0 (SINGLE_ISSUER)
         error.ProcessFdQuotaExceeded => error.ProcessFdQuotaExceeded,
         error.SystemFdQuotaExceeded => error.SystemFdQuotaExceeded,
         else => error.OutOfMemory, // SystemResources and the mmap of the rings
@@ -210,7 +215,7 @@ pub fn cancel(handle: i32, socket: i32, now: u32) i32 {
     return if (now == 0) 0 else submitNow(ring);
 }
 
-/// Gives the last reap's buffers back, submits what is queued, runs the deferred work (only when
+/// Gives the last reap's buffers back, submits what is queued, runs pending task work (only when
 /// the kernel flagged some: an idle reap makes no syscall) and copies out up to completions_max
 /// completions. Returns their count.
 pub fn reap(handle: i32) i32 {
@@ -224,7 +229,7 @@ pub fn reap(handle: i32) i32 {
     const pending_work = sq_flags & (linux.IORING_SQ_TASKRUN | linux.IORING_SQ_CQ_OVERFLOW) != 0;
     if (to_submit > 0 or pending_work) {
         _ = uring.enter(to_submit, 0, linux.IORING_ENTER_GETEVENTS) catch |err| switch (err) {
-            // Retried by the next reap: the queue and the deferred work stay where they are.
+            // Retried by the next reap: the queue and the pending task work stay where they are.
             error.SignalInterrupt, error.SystemResources, error.CompletionQueueOvercommitted => {},
             error.InvalidThread => return errno.negative(.EXIST), // not the creating thread
             else => return errno.negative(.IO),
@@ -386,4 +391,27 @@ test "ring: wait sleeps until data or the tick" {
     try testing.expectEqual(@as(i32, 2), list[0].result);
     try testing.expectEqual(errno.negative(.INVAL), tick(handle, 77, 0));
     try testing.expectEqual(errno.negative(.BADF), wait(handle + 1));
+}
+
+test "ring: data that arrives while idle has signalled the eventfd by the time the owner's next syscall returns" {
+    // The owner thread sends the data itself here: its task work runs as that send returns, and the eventfd is
+    // readable at once, with no wait on a clock (a deferred signal, as DEFER_TASKRUN gives, would not be yet).
+    const handle = create(64, 8, 64, 32);
+    if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
+    try testing.expect(handle >= 0);
+    defer _ = destroy(handle);
+    const list: [*]Completion = @ptrCast(@alignCast(completions(handle).?));
+    var pair: [2]i32 = undefined;
+    try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair));
+    defer _ = linux.close(pair[0]);
+    defer _ = linux.close(pair[1]);
+    try testing.expectEqual(@as(i32, 0), recv(handle, pair[0], 5, 9));
+    try testing.expectEqual(@as(i32, 0), reap(handle)); // submitted; nothing yet, and signalling is off
+    try testing.expectEqual(@as(i32, 0), idle(handle)); // signalling on again, nothing pending
+    try testing.expectEqual(@as(usize, 2), linux.write(pair[1], "hi", 2));
+    var watched = [_]linux.pollfd{.{ .fd = fd(handle), .events = linux.POLL.IN, .revents = 0 }};
+    try testing.expectEqual(@as(usize, 1), linux.poll(&watched, 1, 0));
+    try testing.expectEqual(@as(i32, 1), reap(handle));
+    try testing.expectEqual(@as(u32, 5), list[0].token);
+    try testing.expectEqual(@as(i32, 2), list[0].result);
 }
