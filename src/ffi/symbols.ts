@@ -110,7 +110,7 @@ export const symbols = {
   rp_poller_destroy: { args: ["i32"], ret: "i32" },
 
   // io_uring read path (zig/src/ring.zig): multishot recv into provided buffers, owned by the
-  // thread that created the ring (SINGLE_ISSUER + DEFER_TASKRUN). Completions are 16-byte slots
+  // thread that created the ring (SINGLE_ISSUER + COOP_TASKRUN). Completions are 16-byte slots
   // {u32 token, u32 generation, i32 result, u32 flags}; a buffer id is flags >> 16.
   /** (sq entries, buffer count, buffer bytes, max completions per reap) -> ring handle */
   rp_ring_create: { args: ["u32", "u32", "u32", "u32"], ret: "i32" },

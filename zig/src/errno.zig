@@ -28,7 +28,7 @@ pub fn retry(comptime function: anytype, args: anytype) usize {
 /// Why a native object (a poller, a ring, a wake thread) could not be set up. Setup code returns these
 /// so that `errdefer` undoes each step it took; the export turns them back into -errno (`setupErrno`).
 pub const SetupError = error{
-    /// A size out of range, or (io_uring_setup) a kernel before 6.1, which refuses DEFER_TASKRUN. EINVAL.
+    /// A size out of range, or (io_uring_setup) a kernel before 6.0, which refuses SINGLE_ISSUER. EINVAL.
     ArgumentsInvalid,
     /// RLIMIT_NOFILE reached. EMFILE.
     ProcessFdQuotaExceeded,
