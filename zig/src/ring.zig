@@ -319,6 +319,29 @@ fn release(ring: *Ring) void {
 
 const testing = std.testing;
 
+/// A ring and a connected socket pair for a test; SkipZigTest where this kernel or policy gives no ring.
+const TestRing = struct {
+    handle: i32,
+    pair: [2]i32,
+    list: [*]Completion,
+
+    fn open() !TestRing {
+        const handle = create(64, 8, 64, 32);
+        if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
+        try testing.expect(handle >= 0);
+        errdefer _ = destroy(handle);
+        var pair: [2]i32 = undefined;
+        try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair));
+        return .{ .handle = handle, .pair = pair, .list = @ptrCast(@alignCast(completions(handle).?)) };
+    }
+
+    fn close(ring: TestRing) void {
+        _ = linux.close(ring.pair[0]);
+        _ = linux.close(ring.pair[1]);
+        _ = destroy(ring.handle);
+    }
+};
+
 test "ring: multishot recv reports data per buffer, EOF, and a cancel ends it" {
     const handle = create(64, 8, 64, 32);
     if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
@@ -365,15 +388,11 @@ test "ring: multishot recv reports data per buffer, EOF, and a cancel ends it" {
 }
 
 test "ring: wait sleeps until data or the tick" {
-    const handle = create(64, 8, 64, 32);
-    if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
-    try testing.expect(handle >= 0);
-    defer _ = destroy(handle);
-    const list: [*]Completion = @ptrCast(@alignCast(completions(handle).?));
-    var pair: [2]i32 = undefined;
-    try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair));
-    defer _ = linux.close(pair[0]);
-    defer _ = linux.close(pair[1]);
+    const ring = try TestRing.open();
+    defer ring.close();
+    const handle = ring.handle;
+    const list = ring.list;
+    const pair = ring.pair;
     try testing.expectEqual(@as(i32, 0), recv(handle, pair[0], 5, 9));
     try testing.expectEqual(@as(i32, 0), tick(handle, 77, 2000));
     try testing.expectEqual(@as(i32, 0), reap(handle)); // both submitted; nothing yet
@@ -396,15 +415,11 @@ test "ring: wait sleeps until data or the tick" {
 test "ring: data that arrives while idle has signalled the eventfd by the time the owner's next syscall returns" {
     // The owner thread sends the data itself here: its task work runs as that send returns, and the eventfd is
     // readable at once, with no wait on a clock (a deferred signal, as DEFER_TASKRUN gives, would not be yet).
-    const handle = create(64, 8, 64, 32);
-    if (handle == errno.negative(.PERM) or handle == errno.negative(.NOSYS) or handle == errno.negative(.INVAL)) return error.SkipZigTest;
-    try testing.expect(handle >= 0);
-    defer _ = destroy(handle);
-    const list: [*]Completion = @ptrCast(@alignCast(completions(handle).?));
-    var pair: [2]i32 = undefined;
-    try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &pair));
-    defer _ = linux.close(pair[0]);
-    defer _ = linux.close(pair[1]);
+    const ring = try TestRing.open();
+    defer ring.close();
+    const handle = ring.handle;
+    const list = ring.list;
+    const pair = ring.pair;
     try testing.expectEqual(@as(i32, 0), recv(handle, pair[0], 5, 9));
     try testing.expectEqual(@as(i32, 0), reap(handle)); // submitted; nothing yet, and signalling is off
     try testing.expectEqual(@as(i32, 0), idle(handle)); // signalling on again, nothing pending
