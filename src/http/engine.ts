@@ -333,8 +333,13 @@ export class Engine implements ConnectionHost {
         const accepted = new Int32Array(RETIRE_ACCEPTS_MAX);
         const count = this.listener.retire(accepted);
         for (let i = 0; i < count; i++) {
-          lib.rp_getpeername(accepted[i], this.peerScratch);
-          this.take(accepted[i]);
+          if (lib.rp_getpeername(accepted[i], this.peerScratch) >= 0) this.take(accepted[i]);
+          else {
+            // Reset by its client since it was queued (ENOTCONN): counted like any accept that failed.
+            this.stats.acceptErrors++;
+            lib.rp_close(accepted[i]);
+            this.onConnectionClosed?.();
+          }
         }
       } else this.listener.close();
     }
