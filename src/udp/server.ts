@@ -55,6 +55,7 @@ export const UDP_CLUSTER_KEYS = ["workers", "mode", "restartsMax", "restartWindo
 export class UdpServer {
   readonly port: number;
   readonly hostname: string;
+  /** Settles when close() has released everything, the runtime's wait on the socket included. */
   readonly closed: Promise<void>;
   private closedResolve!: () => void;
   private readonly counts: Float64Array;
@@ -185,7 +186,8 @@ export class UdpServer {
     this.listener.close();
     this.inbox.close();
     this.outbox.close();
-    this.closedResolve();
+    // Settled once the loop's wake reader has returned too (Deno waits for the wake on its blocking pool).
+    void this.loop.ended.then(this.closedResolve);
   }
 }
 

@@ -43,6 +43,7 @@ test("udp: two servers in one group echo 200 datagrams from 20 clients, both get
   } finally {
     first.close();
     second.close();
+    await Promise.all([first.closed, second.closed]); // Deno's wait on each loop's wake fd has returned
     batch.close();
     for (const client of clients) client.close();
   }
@@ -260,6 +261,7 @@ test("udp: reply() sends strings as UTF-8 and every BufferSource as its bytes; a
     assert.throws(() => batch.set(0, "x".repeat(257), null), /257 bytes, the slot holds 256/);
   } finally {
     server.close();
+    await server.closed;
     batch.close();
     client.close();
   }
