@@ -6,13 +6,30 @@
 #   e.g. bash bench/pairs.sh 6 "" "node_modules/.bin/deno run -A --no-check bench/servers/reuseport.ts" \
 #          "REUSEPORT_LIBRARY=/tmp/other.so" "node_modules/.bin/deno run -A --no-check bench/servers/reuseport.ts"
 # Prints µs of server CPU per request for each run and the median A/B ratio (> 1: B is cheaper).
+# The request: GET $URL_PATH (default /plaintext, a route of bench/app.ts); WORKLOAD=<id> (one of
+# bench/workloads.mjs, e.g. post-echo-1k or pipelined-16) takes the path, method, body, pipelining and
+# connections of that workload; or set the BENCH_* variables bench/wrk/request.lua reads yourself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:?usage: bash bench/pairs.sh PAIRS ENV_A COMMAND_A ENV_B COMMAND_B}
 env_a=$2 cmd_a=$3 env_b=$4 cmd_b=$5
+out=bench/.out/pairs && mkdir -p "$out"
+if [ -n "${WORKLOAD:-}" ]; then
+  # Prints `export NAME=value` lines: request.lua's BENCH_* variables, URL_PATH and the workload's connections.
+  exports=$(node --input-type=module -e '
+    import { workloads } from "./bench/workloads.mjs";
+    import { scriptEnv, writeBodies } from "./bench/wrk.mjs";
+    const workload = workloads().find((w) => w.id === process.argv[1]);
+    if (!workload) { console.error(`unknown WORKLOAD ${process.argv[1]}: ${workloads().map((w) => w.id).join(", ")}`); process.exit(2); }
+    const env = { ...scriptEnv(workload.request, writeBodies([workload], process.argv[2])[workload.id]), URL_PATH: workload.request.path };
+    if (workload.connections && !process.env.CONNECTIONS) env.CONNECTIONS = String(workload.connections);
+    for (const [name, value] of Object.entries(env)) console.log(`export ${name}=${JSON.stringify(value)}`);
+  ' "$WORKLOAD" "$out")
+  eval "$exports"
+fi
+path=${URL_PATH:-/plaintext}
 duration=${DURATION_S:-3}
 connections=${CONNECTIONS:-64}
-out=bench/.out/pairs && mkdir -p "$out"
 command -v wrk > /dev/null || { echo "wrk missing: run bench/run.sh once (it installs it)" >&2; exit 1; }
 
 # One run: prints the server's CPU µs per request.
@@ -24,10 +41,10 @@ measure() {
   for _ in $(seq 200); do grep -q '^listening ' "$log" && break; sleep 0.05; done # bounded: 10 s
   port=$(awk '/^listening /{print $2; exit}' "$log")
   [ -n "$port" ] || { echo "server did not listen: $(head -3 "$log")" >&2; kill "$pid"; return 1; }
-  taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$port/" > /dev/null
+  taskset -c 1 wrk -t1 -c"$connections" -d2s -s bench/wrk/request.lua "http://127.0.0.1:$port$path" > /dev/null
   local before after requests
   before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  requests=$(taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" "http://127.0.0.1:$port/" | awk '/requests in/{print $1}')
+  requests=$(taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" -s bench/wrk/request.lua "http://127.0.0.1:$port$path" | awk '/requests in/{print $1}')
   after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2> /dev/null || true
   # /proc counts clock ticks (USER_HZ, 100 per second): 10 000 µs each.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `npm run bench`: builds the native floor, makes sure wrk/curl/taskset exist, then runs
-# bench/driver.mjs (interleaved rounds, see bench/README.md). Env: ROUNDS, DURATION_S,
-# CONNECTIONS, WARMUP_S, IDLE_S, WRK_THREADS, SERVER_CPU, CLIENT_CPU, ONLY, OUT.
+# `npm run bench`: builds the native floor, makes sure wrk/curl/taskset exist, runs bench/driver.mjs
+# (the workload matrix and the scaling table, see bench/README.md for every variable), then writes
+# BENCHMARKS.md and bench/charts/ from its results with bench/report.mjs (REPORT=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +30,5 @@ if [ ! -x bench/.out/floor ] || [ bench/floor/floor.c -nt bench/.out/floor ]; th
   "$zig" cc -O2 -o bench/.out/floor bench/floor/floor.c
 fi
 
-exec node bench/driver.mjs
+node bench/driver.mjs
+if [ "${REPORT:-1}" != 0 ]; then node bench/report.mjs "${OUT:-bench/.out/results.json}"; fi

@@ -1,6 +1,7 @@
 // The native floor for bench/: a minimal single-threaded epoll HTTP/1.1 server answering every
-// request head with the same bytes our servers send for "Hello". No parsing beyond finding
-// "\r\n\r\n": it is the lower bound on per-request cost, not a real server.
+// request head with the plaintext workload's response (the header fields and body bench/app.ts
+// sends for /plaintext), whatever the path. No parsing beyond finding "\r\n\r\n": it is the
+// lower bound on per-request cost, not a real server, so it runs only the plaintext workloads.
 // Build: zig cc -O2 -o floor floor.c    Run: ./floor PORT  (prints "listening PORT")
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -72,7 +73,7 @@ int main(int argc, char **argv) {
       for (ssize_t at = 0; at + 3 < n; at++) {
         if (in[at] == '\r' && in[at + 1] == '\n' && in[at + 2] == '\r' && in[at + 3] == '\n') {
           used += (size_t)snprintf(out + used, sizeof out - used,
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=utf-8\r\n%scontent-length: 5\r\n\r\nHello", date_line);
+            "HTTP/1.1 200 OK\r\nserver: bench\r\ncontent-type: text/plain\r\n%scontent-length: 13\r\n\r\nHello, World!", date_line);
           at += 3;
         }
       }

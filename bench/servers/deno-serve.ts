@@ -1,7 +1,8 @@
-// Contender (3): Deno.serve under deno, the runtime's own HTTP server. Listens on 127.0.0.1, port 0
-// (or $PORT), answers every request "Hello", and prints exactly one line `listening <port>` when ready.
+// Contender deno-serve: Deno.serve under deno, the runtime's own HTTP server, serving bench/app.ts.
+// Listens on 127.0.0.1, port 0 (or $PORT), and prints exactly one line `listening <port>` when ready.
 // BENCH_EXIT_AFTER_S=N: stop and exit normally after N seconds (for --cpu-prof, which writes on exit).
 import { exitAfterIfAsked } from "./_exit-after.ts";
+import { fetch } from "../app.ts";
 declare const Deno: any;
 
 const server = Deno.serve(
@@ -10,7 +11,7 @@ const server = Deno.serve(
     hostname: "127.0.0.1",
     onListen: ({ port }: { port: number }) => console.log(`listening ${port}`),
   },
-  () => new Response("Hello"),
+  fetch,
 );
 
 exitAfterIfAsked(() => server.shutdown());
