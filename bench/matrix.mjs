@@ -30,6 +30,7 @@ async function startChecked(workload, ids, all, ctx) {
     for (const id of ids) servers.push(await startServer(id, all[id].argv, { cpus: ctx.config.serverCpu, cwd: ctx.root }));
     const heads = {};
     for (const server of servers) heads[server.id] = await checkWorkload(server, workload);
+    console.log(`\n${workload.id}: ${workload.request.method} ${workload.request.path} answered correctly by ${ids.join(", ")}`);
     return { servers, heads };
   } catch (error) {
     await Promise.all(servers.map(stopServer));
