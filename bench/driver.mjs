@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { contenders, loadConfig } from "./config.mjs";
-import { runWorkload } from "./matrix.mjs";
+import { runWorkload, workloadContenders } from "./matrix.mjs";
 import { runScaling } from "./scaling.mjs";
 import { startServer, stopAll, stopServer, treeCpuSeconds } from "./processes.mjs";
 import { workloads } from "./workloads.mjs";
@@ -77,6 +77,11 @@ async function main() {
   console.log(`kernel ${info.kernel}; cpu ${info.cpu} x${info.cpus}; bun ${info.bun}; deno ${info.deno}; node ${info.node}; wrk ${info.wrk}`);
   const chosen = workloads().filter((w) => !config.workloads || config.workloads.includes(w.id));
   const ctx = { root, config, bodyFiles: writeBodies(chosen, join(dirname(config.out), "bodies")) };
+  const perCellS = config.warmupS + config.rounds * config.durationS;
+  const cells = chosen.reduce((sum, w) => sum + workloadContenders(w, all, config).length, 0);
+  const scalingCells = config.scaling ? config.scalingCpus.n.length * 4 : 0;
+  const minutes = ((cells + scalingCells) * perCellS + 2 * config.idleS) / 60;
+  console.log(`about ${minutes.toFixed(1)} min of measuring: ${cells} matrix and ${scalingCells} scaling cells of ${perCellS} s each, plus start-ups`);
 
   const idle = { fresh: await idleFresh(all, config), afterLoad: {} };
   const results = [];

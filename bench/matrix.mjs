@@ -24,10 +24,13 @@ export function workloadContenders(workload, all, config) {
   return [...ids, ...extras].filter((id) => !config.only || config.only.includes(id));
 }
 
+/** Starts the workload's servers side by side and checks each one's answer; on a failure stops them all. */
 async function startChecked(workload, ids, all, ctx) {
-  const servers = [];
+  const starts = await Promise.allSettled(ids.map((id) => startServer(id, all[id].argv, { cpus: ctx.config.serverCpu, cwd: ctx.root })));
+  const servers = starts.filter((s) => s.status === "fulfilled").map((s) => s.value);
   try {
-    for (const id of ids) servers.push(await startServer(id, all[id].argv, { cpus: ctx.config.serverCpu, cwd: ctx.root }));
+    const failed = starts.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
     const heads = {};
     for (const server of servers) heads[server.id] = await checkWorkload(server, workload);
     console.log(`\n${workload.id}: ${workload.request.method} ${workload.request.path} answered correctly by ${ids.join(", ")}`);
