@@ -72,6 +72,7 @@ function listen(onPort) {
 if (workers === 0) {
   listen((port) => console.log(`listening ${port}`));
 } else if (cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_RR; // the default on Linux, set so NODE_CLUSTER_SCHED_POLICY cannot change it
   const ports = [];
   const timer = setTimeout(() => { console.error(`workers did not listen within ${LISTEN_TIMEOUT_MS} ms`); process.exit(1); }, LISTEN_TIMEOUT_MS);
   for (let i = 0; i < workers; i++) {
