@@ -190,3 +190,23 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
+
+/** The port in the CLI's "reuseport: N workers (...) on http://host:PORT/" line (waits at most 20 s). */
+export function announcedPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+    child.stdout!.on("data", (chunk) => {
+      out += chunk;
+      const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`cli exited ${code}: ${out}`));
+    });
+  });
+}

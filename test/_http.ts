@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 export type Fetch = NonNullable<ServeOptions["fetch"]>;
 
 export function startServer(fetch: Fetch, options: Omit<ServeOptions, "fetch"> = {}): Server {
-  return serve({ hostname: "127.0.0.1", port: 0, fetch, ...options }) as Server;
+  return serve({ hostname: "127.0.0.1", port: 0, onListen: () => {}, fetch, ...options }) as Server; // onListen: no startup line per test
 }
 
 /** Runs body with a fresh server and always stops it (not gracefully) afterwards. */

@@ -65,12 +65,16 @@ async function serveCommand(args: string[]): Promise<void> {
   const { module, flags } = parseServeArgs(args);
   const loaded = await import(pathToFileURL(resolve(module)).href);
   const app = loaded.default;
-  if (!app || typeof app.fetch !== "function") {
-    throw new ConfigError("module", `${module} must export default { fetch } (got ${app === undefined ? "no default export" : typeof app})`);
+  // Bun's routes object; a Hono app's `routes` is its array of handlers, not that.
+  const routes = typeof app?.routes === "object" && app.routes !== null && !Array.isArray(app.routes) ? app.routes : undefined;
+  if (!app || (typeof app.fetch !== "function" && routes === undefined)) {
+    throw new ConfigError("module", `${module} must export default { fetch } or { routes } (got ${app === undefined ? "no default export" : typeof app})`);
   }
   // Take serve() options from the export (Bun's `export default { port, fetch }`), nothing else:
   // a Hono app also carries get/post/route methods.
-  const options: Options = { workers: "auto", fetch: app.fetch.bind(app) };
+  const options: Options = { workers: "auto" };
+  if (typeof app.fetch === "function") options.fetch = app.fetch.bind(app);
+  if (routes !== undefined) options.routes = routes;
   for (const key of MODULE_OPTIONS) if (app[key] !== undefined) (options as Record<string, unknown>)[key] = app[key];
   if (flags.port !== undefined) options.port = integerFlag("port", flags.port);
   if (flags.hostname !== undefined) options.hostname = flags.hostname;

@@ -4,18 +4,23 @@
 import { runtime } from "../ffi/index.ts";
 import type { Connection } from "./connection.ts";
 import { ErrorLog } from "./error-log.ts";
+import { HandlerContext, type ServerSurface } from "./handler-context.ts";
 import { Answer } from "./response-sender.ts";
 
-export type Handler = (request: Request, info: Connection["info"]) => Response | Promise<Response>;
+/** The handler's second argument is Bun's server and Deno's info in one (handler-context.ts). */
+export type Handler = (request: Request, server: HandlerContext) => Response | Promise<Response>;
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
 
 export class Answers {
   /** This worker's error lines, rate-limited (a flood of failing handlers must not flood stderr). */
   private readonly errorLog = new ErrorLog();
 
+  /** The server the handlers' second argument speaks for (set by Server once it exists). */
+  surface: ServerSurface | null = null;
+
   constructor(
-    private readonly handler: Handler,
-    private readonly errorHandler: ErrorHandler | null,
+    private handler: Handler,
+    private errorHandler: ErrorHandler | null,
     private readonly stats: { handlerErrors: number },
     /** Promises are work the loop must not sleep through (ConnectionHost.asyncBegan). */
     private readonly async: { asyncBegan(): void; asyncEnded(): void },
@@ -28,7 +33,7 @@ export class Answers {
   invoke(conn: Connection, request: Request): void {
     let result: Response | Promise<Response>;
     try {
-      result = this.handler(request, conn.info);
+      result = this.handler(request, new HandlerContext(this.surface!, conn));
     } catch (error) {
       this.answerError(conn, error);
       return;
@@ -45,6 +50,12 @@ export class Answers {
       },
       (error) => this.answerError(conn, error),
     );
+  }
+
+  /** server.reload(): requests from now on go to these (one in flight finishes with its own). */
+  replace(handler: Handler, errorHandler: ErrorHandler | null): void {
+    this.handler = handler;
+    this.errorHandler = errorHandler;
   }
 
   /** Promise.resolve(value).then(onValue, onError), counted as async work until it settles. */

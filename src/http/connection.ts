@@ -12,6 +12,7 @@ import { RequestBody } from "./body.ts";
 import { LazyRequest } from "./request.ts";
 import { ResponseSender, type SenderConnection, type SenderHost } from "./response-sender.ts";
 import { Deadline, type Deadlines, type Timed } from "./deadlines.ts";
+import type { ContextConnection } from "./handler-context.ts";
 import type { EngineStats } from "./engine-stats.ts";
 import type { Limits } from "./limits.ts";
 import type { SocketAddress } from "../net/address.ts";
@@ -43,11 +44,7 @@ export interface ConnectionHost extends SenderHost {
 
 const CONTINUE_100 = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
-export interface RemoteInfo {
-  remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
-}
-
-export class Connection implements SenderConnection, Timed {
+export class Connection implements SenderConnection, Timed, ContextConnection {
   /** Unconsumed bytes from earlier reads (a partial head, or requests queued behind a busy one). */
   leftover: Uint8Array | null = null;
   /** A request is with the handler or its response is being written. */
@@ -71,8 +68,10 @@ export class Connection implements SenderConnection, Timed {
   requests = 0;
   /** Ring mode: multishot recvs submitted and not yet ended (a cancelled one may overlap a new one). */
   recvsArmed = 0;
-  readonly info: RemoteInfo;
   readonly sender: ResponseSender;
+  /** Responses written out so far; HandlerContext.completed waits on it (`responded`). */
+  private responsesDone = 0;
+  private respondedWaiters: { request: number; settle: () => void }[] | null = null;
 
   // The request in flight.
   private body: RequestBody | null = null;
@@ -92,9 +91,6 @@ export class Connection implements SenderConnection, Timed {
     /** Ring mode: tells this connection's completions from an earlier one's in the same slot. */
     readonly generation: number = 0,
   ) {
-    this.info = {
-      remoteAddr: { hostname: peer.address, port: peer.port, transport: peer.family === "unix" ? "unix" : "tcp" },
-    };
     this.sender = new ResponseSender(this, host);
   }
 
@@ -255,7 +251,7 @@ export class Connection implements SenderConnection, Timed {
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
       return;
     }
-    let body: ReadableStream<Uint8Array> | null = null;
+    let body: RequestBody | null = null;
     if (head.chunked || contentLength > 0) {
       // A body is read by JS in promises: while it streams, the loop does not sleep in the ring.
       host.asyncBegan();
@@ -263,11 +259,11 @@ export class Connection implements SenderConnection, Timed {
         onPull: () => this.onBodyPull(),
         onCancel: () => this.onBodyCancel(),
         onSettled: () => host.asyncEnded(),
-      });
+      }, head.chunked ? -1 : contentLength);
       this.bodyRemaining = head.chunked ? -1 : contentLength;
       if (head.chunked) (this.chunked ??= new ChunkedDecoder(host.limits.maxBodyBytes)).reset();
       this.continueOwed = head.expectContinue && head.versionMinor === 1;
-      body = this.body.stream;
+      body = this.body;
       host.deadlines.set(this, Deadline.Body, host.limits.bodyTimeoutMs);
     }
     const keepAlive = head.keepAlive && !host.stopping;
@@ -291,7 +287,7 @@ export class Connection implements SenderConnection, Timed {
   private feedFixed(buffer: Uint8Array, start: number, end: number): number {
     const take = Math.min(this.bodyRemaining, end - start);
     this.bodyRemaining -= take;
-    this.pushBody(buffer.slice(start, start + take));
+    this.pushBody(buffer.subarray(start, start + take), false);
     start += take;
     if (this.bodyRemaining === 0) this.endBody();
     return start;
@@ -301,7 +297,7 @@ export class Connection implements SenderConnection, Timed {
     const decoder = this.chunked!;
     while (start < end) {
       const used = decoder.decode(buffer, start, end);
-      if (decoder.spanCount > 0) this.pushBody(joinSpans(buffer, decoder.spans, decoder.spanCount));
+      if (decoder.spanCount > 0) this.pushBody(joinSpans(buffer, decoder.spans, decoder.spanCount), true);
       start += used;
       if (decoder.status === ParseStatus.Error) {
         const error = new Error(`chunked body: ${decoder.errorReason}`);
@@ -320,7 +316,8 @@ export class Connection implements SenderConnection, Timed {
     return start;
   }
 
-  private pushBody(bytes: Uint8Array): void {
+  /** bytes: owned (the body may keep it) or a view of the read buffer (copied if kept). */
+  private pushBody(bytes: Uint8Array, owned: boolean): void {
     if (this.discarding || !this.body) {
       if (this.discarding && this.body === null) this.host.stats.bytesDiscarded += bytes.byteLength;
       return;
@@ -331,7 +328,7 @@ export class Connection implements SenderConnection, Timed {
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
       return;
     }
-    if (!this.body.push(bytes)) this.pauseReading();
+    if (!this.body.push(bytes, owned)) this.pauseReading();
   }
 
   /**
@@ -427,6 +424,8 @@ export class Connection implements SenderConnection, Timed {
   /** The response for the current request is fully written. */
   onResponseDone(): void {
     this.busy = false;
+    this.responsesDone++;
+    if (this.respondedWaiters) this.settleResponded();
     if (this.closed) return;
     if (this.body) {
       // The handler answered without reading the whole body: discard a little, else close.
@@ -504,6 +503,21 @@ export class Connection implements SenderConnection, Timed {
     this.leftover = null;
     this.sender.abort();
     this.host.release(this);
+    if (this.respondedWaiters) this.settleResponded();
+  }
+
+  /** Settles once response number `request` of this connection is written out, or the connection ends. */
+  responded(request: number): Promise<void> {
+    if (this.responsesDone >= request || this.closed) return Promise.resolve();
+    return new Promise((settle) => (this.respondedWaiters ??= []).push({ request, settle }));
+  }
+
+  private settleResponded(): void {
+    const waiters = this.respondedWaiters!;
+    const due = this.closed ? waiters : waiters.filter((w) => w.request <= this.responsesDone);
+    this.respondedWaiters = this.closed ? null : waiters.filter((w) => w.request > this.responsesDone);
+    if (this.respondedWaiters?.length === 0) this.respondedWaiters = null;
+    for (const waiter of due) waiter.settle();
   }
 }
 

@@ -48,7 +48,8 @@ export class Engine implements ConnectionHost {
   readonly stats: EngineStats;
   readonly batch: SendBatch;
   readonly deadlines: Deadlines;
-  private readonly answers: Answers;
+  /** Calls the handler (or the error handler) for each request; Server sets its surface and swaps handlers. */
+  readonly answers: Answers;
   /** The connection a request came from (server.requestIP): the request carries it, no map per request. */
   readonly requestOwners: { get(request: unknown): Connection | undefined } = {
     get(request: unknown): Connection | undefined {
@@ -276,6 +277,13 @@ export class Engine implements ConnectionHost {
 
   asyncEnded(): void {
     this.pendingAsync--;
+  }
+
+  /** Requests with the handler or being answered now (Bun's server.pendingRequests). */
+  get pendingRequests(): number {
+    let busy = 0;
+    for (const conn of this.connections) if (conn !== undefined && conn.busy) busy++;
+    return busy;
   }
 
   /** Handler promises, streamed bodies and request bodies not settled yet. */

@@ -4,21 +4,24 @@ import { ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { Engine } from "./engine.ts";
 import type { ErrorHandler, Handler } from "./answers.ts";
+import type { HandlerContext, ServerSurface } from "./handler-context.ts";
+import { routedHandler, Router, type Routes } from "./routes.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import type { CounterName } from "../counters.ts";
 import { checkIoMode, type IoMode, settings } from "../config.ts";
 
-export interface ServeInfo {
-  remoteAddr: { hostname: string; port: number; transport: "tcp" | "unix" };
-}
+/** The handler's second argument: Bun's server and Deno's info in one (remoteAddr, completed, requestIP, ...). */
+export type ServeInfo = HandlerContext;
 
 export interface ServeOptions {
-  /** The request handler (Bun.serve's name). */
-  fetch?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
+  /** The request handler (Bun.serve's name); optional with routes (unmatched requests then get 404). */
+  fetch?: (request: Request, server: ServeInfo) => Response | Promise<Response>;
   /** The request handler (Deno.serve's name). */
-  handler?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
-  /** Default: $PORT, else 3000. 0 picks a free port (read it back from server.port). */
-  port?: number;
+  handler?: (request: Request, server: ServeInfo) => Response | Promise<Response>;
+  /** Bun.serve's routes: exact paths, `:params` (req.params), `*` wildcards, per-method objects, static Responses, false. */
+  routes?: Routes;
+  /** Default: $PORT, else 3000. 0 picks a free port (read it back from server.port). A numeric string is taken too. */
+  port?: number | string;
   /** IP address or "localhost"; default "0.0.0.0". */
   hostname?: string;
   /** A unix socket path instead of host and port (Bun: unix, Deno: path). */
@@ -51,9 +54,17 @@ export interface ServeOptions {
 }
 
 const KNOWN = new Set<string>([
-  "fetch", "handler", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
+  "fetch", "handler", "routes", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
   "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers", "io",
 ]);
+
+/** Options of Bun.serve and Deno.serve that have no equivalent yet: refused with what to do instead. */
+const NOT_YET: Record<string, string> = {
+  websocket: "WebSocket is not supported yet: serve WebSockets from the runtime's own server on another port",
+  tls: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
+  cert: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
+  key: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
+};
 
 export interface StopOptions {
   /** true (default): finish in-flight requests, close idle connections. false: close everything now. */
@@ -62,7 +73,7 @@ export interface StopOptions {
   timeoutMs?: number;
 }
 
-export class Server {
+export class Server implements ServerSurface {
   /** "single" for a lone engine, "worker" inside a cluster worker (ClusterServer is "primary"). */
   readonly role: "single" | "worker";
   /** Resolved: a Server listens once constructed (a ClusterServer's resolves later). */
@@ -73,10 +84,14 @@ export class Server {
   /** How sockets are read: "io_uring" (multishot recv) or "epoll"; the `io` option, else REUSEPORT_IO, picks. */
   readonly io: "io_uring" | "epoll";
   readonly finished: Promise<void>;
+  /** Bun.serve's development flag, as given (it changes nothing here). */
+  readonly development: boolean;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single") {
+  constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single", development = false) {
     this.role = role;
+    this.development = development;
+    engine.answers.surface = this;
     this.io = engine.readsByRing ? "io_uring" : "epoll";
     const { address } = listener;
     this.hostname = address.address;
@@ -103,6 +118,26 @@ export class Server {
     return this.engine.stats.active;
   }
 
+  /** Requests with the handler or being answered now. */
+  get pendingRequests(): number {
+    return this.engine.pendingRequests;
+  }
+
+  /**
+   * Bun's server.reload(): requests from now on go to the new fetch/routes/error (a request in flight
+   * finishes with its own). Only those three may change; a listener option needs a restart (or the
+   * cluster's rolling reload).
+   */
+  reload(options: Pick<ServeOptions, "fetch" | "handler" | "routes" | "error" | "onError">): this {
+    if (typeof options !== "object" || options === null) throw new ConfigError("reload options", "must be an object");
+    for (const key of Object.keys(options)) {
+      if (!RELOADABLE.has(key)) throw new ConfigError(key, "cannot change in server.reload() (only fetch, handler, routes, error, onError)");
+    }
+    const { fetch, error } = handlers(options);
+    this.engine.answers.replace(fetch, error);
+    return this;
+  }
+
   /** This engine's counters (the cluster's ServerCluster.stats() sums every worker's). */
   stats(): Record<"active" | CounterName, number> {
     return this.engine.stats.snapshot();
@@ -124,6 +159,28 @@ export class Server {
   }
 }
 
+const RELOADABLE = new Set(["fetch", "handler", "routes", "error", "onError"]);
+
+/** The one handler (routes compiled in front of fetch) and the error handler, checked. */
+function handlers(options: Pick<ServeOptions, "fetch" | "handler" | "routes" | "error" | "onError">): { fetch: Handler; error: ErrorHandler | null } {
+  const fetch = pick<Handler>(options as ServeOptions, "fetch", "handler");
+  checkFunction("fetch", fetch, options.routes === undefined);
+  const error = pick<ErrorHandler>(options as ServeOptions, "error", "onError");
+  checkFunction("error", error, false);
+  const routed = options.routes === undefined ? fetch! : routedHandler(new Router(options.routes), fetch ?? null);
+  return { fetch: routed, error: error ?? null };
+}
+
+/** A port number, or a string of digits (process.env.PORT as Bun.serve takes it); the listener checks the range. */
+function portOf(port: number | string | undefined): number {
+  if (port === undefined) return settings.port.read();
+  if (typeof port === "string") {
+    if (!/^\d{1,5}$/.test(port.trim())) throw new ConfigError("port", `must be an integer from 0 to 65535 (or a string of one), got ${JSON.stringify(port)}`);
+    return Number(port.trim());
+  }
+  return port;
+}
+
 function pick<T>(options: ServeOptions, a: keyof ServeOptions, b: keyof ServeOptions): T | undefined {
   if (options[a] !== undefined && options[b] !== undefined) {
     throw new ConfigError(String(a), `and ${String(b)} are two names for one option; pass one`);
@@ -140,12 +197,10 @@ function checkFunction(name: string, value: unknown, required: boolean): void {
 export function normalizeOptions(options: ServeOptions) {
   if (typeof options !== "object" || options === null) throw new ConfigError("options", "must be an object");
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new ConfigError(key, "is not a serve() option");
+    if (NOT_YET[key] !== undefined && (options as Record<string, unknown>)[key] !== undefined) throw new ConfigError(key, `is not supported yet: ${NOT_YET[key]}`);
+    if (!KNOWN.has(key) && NOT_YET[key] === undefined) throw new ConfigError(key, "is not a serve() option");
   }
-  const fetch = pick<Handler>(options, "fetch", "handler");
-  checkFunction("fetch", fetch, true);
-  const error = pick<ErrorHandler>(options, "error", "onError");
-  checkFunction("error", error, false);
+  const { fetch, error } = handlers(options);
   checkFunction("onListen", options.onListen, false);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError("signal", "must be an AbortSignal");
   const limits = resolveLimits(options.limits);
@@ -165,9 +220,9 @@ export function normalizeOptions(options: ServeOptions) {
     throw new ConfigError("transport", `must be "tcp" or "unix", got ${JSON.stringify(options.transport)}`);
   }
   if (options.transport === "unix" && path === undefined) throw new ConfigError("transport", "\"unix\" needs path");
-  const port = options.port ?? settings.port.read();
+  const port = portOf(options.port);
   const io = options.io === undefined ? undefined : checkIoMode(options.io);
-  return { fetch: fetch!, error: error ?? null, limits, path, port, io };
+  return { fetch, error, limits, path, port, io };
 }
 
 /** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
@@ -183,12 +238,13 @@ export function serveSingle(options: ServeOptions): Server {
     listener.close();
     throw failure;
   }
-  const server = new Server(engine, listener);
+  const server = new Server(engine, listener, "single", options.development === true);
   if (options.signal) {
     if (options.signal.aborted) void server.stop();
     else options.signal.addEventListener("abort", () => void server.stop(), { once: true });
   }
-  options.onListen?.(server.addr);
+  if (options.onListen) options.onListen(server.addr);
+  else console.error(`Listening on ${server.url.href}`); // Deno.serve's line, on stderr like its; onListen replaces it
   return server;
 }
 

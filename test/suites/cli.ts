@@ -1,9 +1,9 @@
 // The command line (bin/reuseport.mjs, and the standalone binary Bun compiles from it): `serve` runs a module's
 // default export with N workers, `stats <pid>` reads a running cluster from outside, bad arguments exit 2.
 import { assert, test } from "../_harness.ts";
-import { listenersOn, oneShot, withCluster } from "../_cluster.ts";
+import { announcedPort, listenersOn, oneShot, withCluster } from "../_cluster.ts";
 import { runtimeName } from "../_runtime.ts";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,26 +13,6 @@ import process from "node:process";
 const CLI = fileURLToPath(new URL("../../bin/reuseport.mjs", import.meta.url));
 const APP = fileURLToPath(new URL("../../examples/app.ts", import.meta.url));
 const COMPILE = fileURLToPath(new URL("../../scripts/compile.mjs", import.meta.url));
-
-/** The port in the CLI's "reuseport: N workers (...) on http://host:PORT/" line (waits at most 20 s). */
-function announcedPort(child: ChildProcess): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      const match = /on http:\/\/[^:]+:(\d+)\//.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`cli exited ${code}: ${out}`));
-    });
-  });
-}
 
 test("cli: reuseport serve app.ts runs the module's default export with N workers", async () => {
   const child = spawn("node", [CLI, "serve", APP, "--port", "0", "--workers", "2", "--hostname", "127.0.0.1"], {

@@ -1,0 +1,284 @@
+// Bun.serve and Deno.serve programs with only the import changed: the handler's second argument (Bun's
+// server, Deno's info), Bun's routes, numeric-string ports, the startup line, options not supported yet.
+import { assert, test } from "../_harness.ts";
+import { withServer } from "../_http.ts";
+import { announcedPort, listenersOn } from "../_cluster.ts";
+import { ConfigError, serve } from "../../src/index.ts";
+import { Router } from "../../src/http/routes.ts";
+import { runtimeName } from "../_runtime.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+
+const CLI = fileURLToPath(new URL("../../bin/reuseport.mjs", import.meta.url));
+const ROUTES_APP = fileURLToPath(new URL("../fixtures/routes-app.ts", import.meta.url));
+const STARTUP = fileURLToPath(new URL("../fixtures/startup-line.ts", import.meta.url));
+type Params = Request & { params: Record<string, string> };
+
+async function get(base: string, path: string, init?: RequestInit): Promise<{ status: number; body: string; headers: Headers }> {
+  const response = await fetch(base + path, { redirect: "manual", ...init });
+  return { status: response.status, body: await response.text(), headers: response.headers };
+}
+
+/** Bun's own routes example (docs: Bun.serve), unchanged but for the import. */
+const bunDocsRoutes = () => ({
+  // Static routes
+  "/api/status": new Response("OK"),
+  // Dynamic routes
+  "/users/:id": (req: Params) => {
+    return new Response(`Hello User ${req.params.id}!`);
+  },
+  // Per-HTTP method handlers
+  "/api/posts": {
+    GET: () => new Response("List posts"),
+    POST: async (req: Request) => {
+      const body = await req.json();
+      return Response.json({ created: true, ...body });
+    },
+  },
+  // Wildcard route for all routes that start with "/api/" and aren't otherwise matched
+  "/api/*": Response.json({ message: "Not found" }, { status: 404 }),
+  // Redirect from /blog/hello to /blog/hello/world
+  "/blog/hello": Response.redirect("http://localhost/blog/hello/world"),
+});
+
+test("dropin: Bun's routes example answers as Bun documents it", () =>
+  withServer(() => new Response("fetch"), { routes: bunDocsRoutes() }, async (_server, base) => {
+    assert.deepEqual([(await get(base, "/api/status")).status, (await get(base, "/api/status")).body], [200, "OK"]);
+    assert.equal((await get(base, "/users/42")).body, "Hello User 42!");
+    assert.equal((await get(base, "/users/%E2%9C%93%20x")).body, "Hello User ✓ x!", "parameters are percent-decoded");
+    assert.equal((await get(base, "/api/posts")).body, "List posts");
+    const created = await get(base, "/api/posts", { method: "POST", body: JSON.stringify({ title: "t" }) });
+    assert.deepEqual(JSON.parse(created.body), { created: true, title: "t" });
+    const missing = await get(base, "/api/nothing/here");
+    assert.equal(missing.status, 404);
+    assert.deepEqual(JSON.parse(missing.body), { message: "Not found" });
+    assert.match(missing.headers.get("content-type") ?? "", /^application\/json/);
+    const redirect = await get(base, "/blog/hello");
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get("location"), "http://localhost/blog/hello/world");
+    assert.equal((await get(base, "/elsewhere?x=1")).body, "fetch", "unmatched paths go to fetch");
+    const head = await fetch(`${base}/api/posts`, { method: "HEAD" });
+    assert.equal(head.status, 200, "HEAD takes the GET handler");
+    assert.equal(await head.text(), "");
+  }));
+
+test("dropin: route precedence: exact, then parameters, then wildcards, then the global catch-all", () =>
+  withServer(() => new Response("fetch"), {
+    routes: {
+      "/api/users/me": () => new Response("Current user"),
+      "/api/users/:id": (req: Params) => new Response(`User ${req.params.id}`),
+      "/api/*": () => new Response("API catch-all"),
+      "/*": () => new Response("Global catch-all"),
+      "/orgs/:org/repos/:repo": (req: Params) => Response.json(req.params),
+      "/orgs/:org/settings": (req: Params) => new Response(`settings of ${req.params.org}`),
+      "/skip": false,
+    },
+  }, async (_server, base) => {
+    assert.equal((await get(base, "/api/users/me")).body, "Current user");
+    assert.equal((await get(base, "/api/users/7")).body, "User 7");
+    assert.equal((await get(base, "/api/users/7/more")).body, "API catch-all", "a parameter takes one segment");
+    assert.equal((await get(base, "/api/")).body, "API catch-all");
+    assert.equal((await get(base, "/")).body, "Global catch-all");
+    assert.equal((await get(base, "/x/y/z")).body, "Global catch-all");
+    assert.deepEqual(JSON.parse((await get(base, "/orgs/a/repos/b")).body), { org: "a", repo: "b" });
+    assert.equal((await get(base, "/orgs/a/settings")).body, "settings of a", "a static segment after a parameter");
+    assert.equal((await get(base, "/skip")).body, "fetch", "false hands the request to fetch");
+  }));
+
+test("dropin: without fetch, no route is 404 and a route without the method is 405 with Allow", () => {
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {}, routes: { "/only-post": { POST: () => new Response("posted") } } });
+  return (async () => {
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      assert.equal((await get(base, "/nothing")).status, 404);
+      const wrong = await get(base, "/only-post");
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get("allow"), "POST");
+      assert.equal((await get(base, "/only-post", { method: "POST", body: "" })).body, "posted");
+    } finally {
+      await server.stop(false);
+    }
+  })();
+});
+
+test("dropin: a static route's Response is sent for every request without calling anything, unconsumed", () => {
+  const health = new Response("OK", { headers: { "x-ready": "1" } });
+  let fetches = 0;
+  return withServer(() => (fetches++, new Response("fetch")), { routes: { "/health": health } }, async (_server, base) => {
+    for (let i = 0; i < 50; i++) {
+      const answer = await get(base, "/health");
+      assert.deepEqual([answer.status, answer.body, answer.headers.get("x-ready")], [200, "OK", "1"]);
+    }
+    assert.equal(fetches, 0);
+    assert.equal(health.bodyUsed, false, "the route's Response itself is never read");
+  });
+});
+
+test("dropin: bad routes are refused before anything opens, naming the route", () => {
+  const bad: [unknown, RegExp][] = [
+    [{ "no-slash": () => new Response("") }, /routes\["no-slash"\] must start with \//],
+    [{ "/a/*/b": () => new Response("") }, /may have \* only as its last segment/],
+    [{ "/a/:x/:x": () => new Response("") }, /names parameter :x twice/],
+    [{ "/a": { FETCH: () => new Response("") } }, /routes\["\/a"\]\.FETCH is not an HTTP method/],
+    [{ "/a": 42 }, /must be a handler, a Response, an object of methods or false, got number/],
+    [{ "/static/*": { dir: "./public" } }, /\{ dir \} routes are not supported yet/],
+    ["/a", /routes must be an object of paths, got string/],
+  ];
+  for (const [routes, message] of bad) {
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => serve({ port: 0, routes: routes as any, onListen() {} }), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message), String(message));
+  }
+});
+
+test("dropin: route lookup cost stays flat from 10 to 1,000 parameter routes", () => {
+  const routesOf = (n: number) => {
+    const routes: Record<string, () => Response> = {};
+    for (let i = 0; i < n; i++) routes[`/r${i}/:id/items/:item`] = () => new Response("");
+    return new Router(routes);
+  };
+  const perLookup = (router: Router, n: number) => {
+    const paths = Array.from({ length: 64 }, (_, i) => `/r${(i * 7919) % n}/42/items/${i}`);
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const start = performance.now();
+      for (let i = 0; i < 20_000; i++) assert.ok(router.match(paths[i & 63]));
+      best = Math.min(best, performance.now() - start);
+    }
+    return best;
+  };
+  const small = perLookup(routesOf(10), 10);
+  const large = perLookup(routesOf(1000), 1000);
+  // A linear scan would cost ~100x more at 1,000 routes; a lookup by segments costs about the same.
+  assert.ok(large < small * 5 + 5, `1,000 routes: ${large.toFixed(1)} ms against ${small.toFixed(1)} ms for 10 (20,000 lookups)`);
+});
+
+test("dropin: the handler's second argument is Bun's server and Deno's info, per request", () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const seen: Record<string, unknown>[] = [];
+  return withServer(async (req, server) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/wait") await gate; // read the argument after another request was answered
+    const completed = server.completed;
+    seen.push({ path, ip: server.requestIP(req), remote: server.remoteAddr, port: server.port, pending: server.pendingRequests });
+    void completed.then(() => seen.push({ completed: path }));
+    return Response.json({ path, remotePort: server.remoteAddr.port, hostname: server.hostname, url: server.url.href });
+  }, {}, async (served, base) => {
+    const waiting = fetch(`${base}/wait`);
+    const quick = await (await fetch(`${base}/quick`)).json();
+    release();
+    const late = await (await waiting).json();
+    assert.equal(quick.path, "/quick");
+    assert.equal(late.path, "/wait");
+    assert.notEqual(late.remotePort, quick.remotePort, "two connections, each request sees its own");
+    assert.equal(late.hostname, "127.0.0.1");
+    assert.equal(late.url, served.url.href);
+    for (const entry of seen.filter((e) => "ip" in e)) {
+      const { ip, remote, port } = entry as { ip: { address: string; port: number; family: string }; remote: { hostname: string; port: number; transport: string }; port: number };
+      assert.equal(ip.address, "127.0.0.1");
+      assert.equal(ip.family, "IPv4");
+      assert.equal(ip.port, remote.port, "requestIP(req) and info.remoteAddr agree");
+      assert.equal(remote.transport, "tcp");
+      assert.equal(port, served.port);
+      assert.ok((entry.pending as number) >= 1, "pendingRequests counts this one");
+    }
+    for (let i = 0; i < 100 && seen.filter((e) => "completed" in e).length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(seen.filter((e) => "completed" in e).map((e) => e.completed).sort(), ["/quick", "/wait"], "info.completed settles for each request");
+  });
+});
+
+test("dropin: server.upgrade() says WebSocket is not supported yet; publish reaches nobody", () =>
+  withServer((req, server) => {
+    let upgrade = "";
+    try {
+      server.upgrade(req);
+    } catch (error) {
+      upgrade = (error as Error).message;
+    }
+    return Response.json({ upgrade, published: server.publish("topic", "x"), subscribers: server.subscriberCount("topic") });
+  }, {}, async (_server, base) => {
+    const answer = await (await fetch(`${base}/`)).json();
+    assert.match(answer.upgrade, /does not support WebSocket yet/);
+    assert.equal(answer.published, 0);
+    assert.equal(answer.subscribers, 0);
+  }));
+
+test("dropin: server.reload({ routes, fetch }) swaps what answers; other options are refused", () =>
+  withServer(() => new Response("v1"), { routes: { "/r": new Response("route v1") } }, async (server, base) => {
+    assert.equal((await get(base, "/")).body, "v1");
+    assert.equal((await get(base, "/r")).body, "route v1");
+    server.reload({ fetch: () => new Response("v2"), routes: { "/r": () => new Response("route v2"), "/new": new Response("new") } });
+    assert.equal((await get(base, "/")).body, "v2");
+    assert.equal((await get(base, "/r")).body, "route v2");
+    assert.equal((await get(base, "/new")).body, "new");
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => server.reload({ port: 1 } as any), /port cannot change in server.reload\(\)/);
+    assert.equal((await get(base, "/")).body, "v2", "a refused reload changes nothing");
+  }));
+
+test("dropin: port takes a numeric string (process.env.PORT); other strings are refused naming port", async () => {
+  const server = serve({ hostname: "127.0.0.1", port: "0", onListen() {}, fetch: () => new Response("string port") });
+  try {
+    assert.ok(server.port > 0);
+    assert.equal((await get(`http://127.0.0.1:${server.port}`, "/")).body, "string port");
+  } finally {
+    await server.stop(false);
+  }
+  for (const port of ["80a", "", "-1", "1.5"]) {
+    assert.throws(() => serve({ port, onListen() {}, fetch: () => new Response("") }), (e: unknown) => e instanceof ConfigError && /^port must be an integer from 0 to 65535/.test((e as Error).message), port);
+  }
+  assert.throws(() => serve({ port: "70000", onListen() {}, fetch: () => new Response("") }), /port/);
+});
+
+test("dropin: websocket, tls, cert and key are refused as not supported yet, with what to do instead", () => {
+  for (const [key, value, message] of [
+    ["websocket", { message() {} }, /websocket is not supported yet: WebSocket is not supported yet/],
+    ["tls", { cert: "x", key: "y" }, /tls is not supported yet: TLS .* terminate TLS in front/],
+    ["cert", "x", /cert is not supported yet/],
+    ["key", "y", /key is not supported yet/],
+  ] as const) {
+    assert.throws(() => serve({ port: 0, fetch: () => new Response(""), [key]: value } as never), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message), key);
+  }
+});
+
+test("dropin: a one-engine serve() prints one startup line on stderr, as Deno.serve does; onListen replaces it", () => {
+  const runtime = runtimeName === "deno" ? [process.execPath, "run", "-A", "--no-check", STARTUP] : [process.execPath, STARTUP];
+  const loud = spawnSync(runtime[0], [...runtime.slice(1)], { encoding: "utf8", timeout: 30_000 });
+  assert.equal(loud.status, 0, loud.stderr);
+  const port = /port (\d+)/.exec(loud.stdout)?.[1];
+  assert.ok(port, loud.stdout);
+  assert.equal(loud.stderr.trim(), `Listening on http://127.0.0.1:${port}/`);
+  const quiet = spawnSync(runtime[0], [...runtime.slice(1), "quiet"], { encoding: "utf8", timeout: 30_000 });
+  assert.equal(quiet.status, 0, quiet.stderr);
+  assert.equal(quiet.stderr, "", "with onListen nothing is printed");
+});
+
+test("dropin: reuseport serve runs a module's default export { routes, fetch } in every worker", async () => {
+  const child = spawn("node", [CLI, "serve", ROUTES_APP, "--port", "0", "--workers", "2", "--hostname", "127.0.0.1"], {
+    env: { ...process.env, REUSEPORT_RUNTIME: runtimeName, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  try {
+    const port = await announcedPort(child);
+    assert.equal(listenersOn(port), 2);
+    const base = `http://127.0.0.1:${port}`;
+    const pids = new Set<number>();
+    for (let i = 0; i < 40 && pids.size < 2; i++) {
+      const agent = await fetch(`${base}/users/u${i}`, { headers: { connection: "close" } });
+      const body = await agent.json();
+      assert.equal(body.id, `u${i}`);
+      pids.add(body.pid);
+    }
+    assert.equal((await get(base, "/health")).body, "OK");
+    assert.deepEqual(JSON.parse((await get(base, "/items", { method: "POST", body: "[1]" })).body), { got: [1] });
+    assert.equal((await get(base, "/other")).body, "fallback");
+    if (runtimeName === "deno") assert.equal(pids.size, 2, "both worker processes answered routes");
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  }
+  assert.doesNotMatch(stderr, /panic|Segmentation fault/);
+}, { timeoutMs: 40_000 });
