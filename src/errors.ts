@@ -1,5 +1,6 @@
 // Errors for bad input, raised before any syscall. Syscall failures are SyscallError (ffi/errno.ts).
 export { SyscallError } from "./ffi/errno.ts";
+export { PermissionError } from "./ffi/permissions.ts";
 
 /** An option that cannot be used; the message names the option and what was wrong with it. */
 export class ConfigError extends TypeError {

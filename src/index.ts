@@ -10,7 +10,7 @@ export { exposition as prometheusExposition } from "./cluster/metrics.ts";
 export type { Limits } from "./http/limits.ts";
 export { LIMITS_DEFAULT } from "./http/limits.ts";
 export { toNativeRequest } from "./http/request.ts";
-export { BpfError, ConfigError, SyscallError } from "./errors.ts";
+export { BpfError, ConfigError, PermissionError, SyscallError } from "./errors.ts";
 export { FastResponse } from "./http/fast-response.ts";
 export { Listener, type ListenOptions } from "./net/listener.ts";
 export { closeFd, connect, pendingError, readSome, writeSome } from "./net/socket.ts";

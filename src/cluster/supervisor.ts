@@ -9,6 +9,7 @@ import { BpfError, ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
 import { allowedCpus, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
+import { CLUSTER_PERMISSIONS, requirePermissions } from "../ffi/permissions.ts";
 import { checkPort } from "../net/address.ts";
 import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
@@ -135,6 +136,7 @@ export class ClusterServer {
     readonly kind: "http" | "udp" = "http",
   ) {
     // The same checks a worker will make, before anything starts.
+    requirePermissions(CLUSTER_PERMISSIONS, "to run a cluster");
     if (kind === "udp") checkUdpOptions(single as UdpServeOptions);
     const port = kind === "udp" ? checkPort((single as UdpServeOptions).port ?? 0) : normalizeOptions(single as ServeOptions).port;
     this.workerCount = workers;

@@ -6,6 +6,7 @@ import process from "node:process";
 import { ABI_VERSION, LAYOUT, symbols } from "./symbols.ts";
 import { settings } from "../config.ts";
 import type { Runtime } from "./types.ts";
+import { LOAD_PERMISSIONS, requirePermissions } from "./permissions.ts";
 
 export type { NativeLib, NativePointer, Runtime, WakeReader, WorkerExit, WorkerHandle, WorkerMode } from "./types.ts";
 
@@ -87,6 +88,8 @@ async function load(): Promise<Runtime> {
   checkAbi(rt, path);
   return settings.traceFfi.read() ? traced(rt) : rt;
 }
+
+requirePermissions(LOAD_PERMISSIONS, "to load its native library");
 
 /** The path of the native library this process loaded (children can be given it as REUSEPORT_LIBRARY). */
 export const libraryFile: string = libraryPath();

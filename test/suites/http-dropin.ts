@@ -282,3 +282,17 @@ test("dropin: reuseport serve runs a module's default export { routes, fetch } i
   }
   assert.doesNotMatch(stderr, /panic|Segmentation fault/);
 }, { timeoutMs: 40_000 });
+
+test("dropin: under Deno, one error names every permission flag that is missing", () => {
+  if (runtimeName !== "deno") return; // Bun has no permissions
+  const run = (flags: string[], workers: string) =>
+    spawnSync(process.execPath, ["run", "--no-check", ...flags, STARTUP, "loud", workers], { encoding: "utf8", timeout: 30_000 });
+  const bare = run(["--allow-net"], "1");
+  assert.notEqual(bare.status, 0);
+  assert.match(bare.stderr, /PermissionError: reuseport needs --allow-env --allow-read --allow-ffi to load its native library/);
+  const single = run(["--allow-env", "--allow-read", "--allow-ffi"], "1");
+  assert.equal(single.status, 0, single.stderr);
+  const cluster = run(["--allow-env", "--allow-read", "--allow-ffi"], "2");
+  assert.notEqual(cluster.status, 0);
+  assert.match(cluster.stderr, /PermissionError: reuseport needs --allow-run --allow-sys --allow-write --allow-net to run a cluster/);
+});
