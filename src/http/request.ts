@@ -1,8 +1,11 @@
 // A Request that costs nothing until the handler looks at it. It is a real `instanceof
 // Request` (its prototype chain ends at Request.prototype), keeps method/url/headers as plain
-// fields built on first access, and materialises a native Request only for what needs one
-// (body readers, clone, signal, ...). Deno's `new Request(url, {headers})` costs ~3.7 us and
-// Bun's ~1.3 us per call (docs/event-loop.md), more than the rest of a small request.
+// fields built on first access, reads its body from the connection's RequestBody (bytes in
+// memory, a stream only for request.body), and materialises a native Request only for what needs
+// one (clone, signal, ...). Deno's `new Request(url, {headers})` costs ~3.7 us and Bun's ~1.3 us
+// per call (docs/event-loop.md), more than the rest of a small request.
+import { RequestBody } from "./body.ts";
+import { BODY_READERS, type BodyReader, readGathered, readThroughResponse } from "./body-readers.ts";
 
 const REAL = Symbol("reuseport.request");
 /** The connection a request arrived on (server.requestIP reads it; see requestOwner). */
@@ -16,7 +19,9 @@ export class LazyRequest {
   #host: string | null;
   #defaultOrigin: string;
   #flatHeaders: string[];
-  #body: ReadableStream<Uint8Array> | null;
+  #body: RequestBody | null;
+  /** The native Request was made with the body: body, bodyUsed and the readers are its from then on. */
+  #bodyInReal = false;
   #url: string | null = null;
   #headers: Headers | null = null;
   [REAL]: Request | null = null;
@@ -28,7 +33,7 @@ export class LazyRequest {
     defaultOrigin: string,
     target: string,
     headers: string[],
-    body: ReadableStream<Uint8Array> | null,
+    body: RequestBody | null,
     owner: unknown = null,
   ) {
     this.#method = method;
@@ -70,11 +75,11 @@ export class LazyRequest {
   }
 
   get body(): ReadableStream<Uint8Array> | null {
-    return this[REAL] && !this.bodyOutside ? this[REAL].body : this.#body;
+    return this.#bodyInReal ? this[REAL]!.body : (this.#body?.stream ?? null);
   }
 
   get bodyUsed(): boolean {
-    return this[REAL] && !this.bodyOutside ? this[REAL].bodyUsed : (this.#body?.locked ?? false);
+    return this.#bodyInReal ? this[REAL]!.bodyUsed : (this.#body?.used ?? false);
   }
 
   /**
@@ -87,29 +92,49 @@ export class LazyRequest {
     return method === "GET" || method === "HEAD";
   }
 
-  /** Reads the body that the native Request cannot hold, through a Response (same readers, same errors). */
-  readOutside(name: BodyReader): Promise<unknown> {
-    const type = this.headers.get("content-type");
-    const response = new Response(this.#body, type === null ? undefined : { headers: { "content-type": type } });
-    return (response as unknown as Record<BodyReader, () => Promise<unknown>>)[name]();
+  /** A body reader: from the bytes in memory, through the stream once request.body was taken, or the native Request's. */
+  readBody(name: BodyReader): Promise<unknown> {
+    const body = this.#body;
+    if (this.#bodyInReal || body === null) return (this.toRequest() as unknown as Record<BodyReader, () => Promise<unknown>>)[name]();
+    if (body.streamed) return readThroughResponse(body.stream, name, this.headers.get("content-type"));
+    return readGathered(body, name, () => this.headers.get("content-type"));
+  }
+
+  clone(): Request {
+    const body = this.#body;
+    if (body !== null && !this.#bodyInReal) {
+      if (body.used) throw new TypeError("Request.clone: Body already used");
+      if (this.bodyOutside) return this.cloneOutside(body);
+    }
+    return this.toRequest().clone();
   }
 
   /** A copy whose body is the second branch of a tee, for clone() of a request whose body stays here. */
-  cloneOutside(): Request {
-    const [mine, theirs] = this.#body!.tee();
-    this.#body = mine;
-    const copy = new LazyRequest(this.#method, this.#host, this.#defaultOrigin, this.#target, this.#flatHeaders, theirs, this[OWNER]);
+  private cloneOutside(body: RequestBody): Request {
+    const [mine, theirs] = body.stream.tee();
+    this.#body = RequestBody.ofStream(mine);
+    const copy = new LazyRequest(
+      this.#method, this.#host, this.#defaultOrigin, this.#target, this.#flatHeaders, RequestBody.ofStream(theirs), this[OWNER],
+    );
     return copy as unknown as Request;
   }
 
-  /** The native Request, built once; from then on everything delegates to it. */
+  /**
+   * The native Request, built once; it holds the body unless a reader took it already or the method
+   * cannot have one (bodyOutside): an ended body as its bytes, one still arriving as the stream.
+   */
   toRequest(): Request {
     if (this[REAL] === null) {
       const body = this.#body;
       const init: RequestInit & { duplex?: "half" } = { method: this.method, headers: this.headers };
-      if (body && !this.bodyOutside) {
-        init.body = body;
-        init.duplex = "half";
+      if (body && !this.bodyOutside && !body.used) {
+        const bytes = body.bytesIfWhole();
+        if (bytes !== null) init.body = bytes as Uint8Array<ArrayBuffer>;
+        else {
+          init.body = body.stream;
+          init.duplex = "half";
+        }
+        this.#bodyInReal = true;
       }
       this[REAL] = new Request(this.url, init);
     }
@@ -117,17 +142,11 @@ export class LazyRequest {
   }
 }
 
-type BodyReader = "arrayBuffer" | "blob" | "bytes" | "formData" | "json" | "text";
-
-// Everything else a Request has, delegated to the materialised one (or, for a body the native
-// Request cannot hold, read here).
-const bodyReaders: readonly BodyReader[] = ["arrayBuffer", "blob", "bytes", "formData", "json", "text"];
-for (const name of [...bodyReaders, "clone"] as const) {
+// The body readers, from the request's own body (or the native Request's, see readBody).
+for (const name of BODY_READERS) {
   Object.defineProperty(LazyRequest.prototype, name, {
-    value: function (this: LazyRequest, ...args: unknown[]) {
-      if (this.bodyOutside) return name === "clone" ? this.cloneOutside() : this.readOutside(name);
-      const real = this.toRequest() as unknown as Record<string, (...a: unknown[]) => unknown>;
-      return real[name](...args);
+    value: function (this: LazyRequest) {
+      return this.readBody(name);
     },
     writable: true,
     configurable: true,
