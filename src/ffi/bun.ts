@@ -46,6 +46,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       toArrayBuffer(pointer as number, 0, byteLength) as ArrayBuffer,
     openWakeReader,
     staticBody,
+    impliedContentType,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof NativeResponse,
     FastResponse: RecordingResponse,
@@ -72,14 +73,21 @@ const immediate = globalThis.setImmediate;
 const NativeResponse = globalThis.Response;
 const STATIC_BODY = Symbol("reuseport.staticBody");
 const BARE = Symbol("reuseport.bare");
-type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array; [BARE]?: boolean };
+const IMPLIED_TYPE = Symbol("reuseport.impliedType");
+type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array; [BARE]?: boolean; [IMPLIED_TYPE]?: string };
 
 class RecordingResponse extends NativeResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     super(body, init);
-    if (typeof body === "string" || body instanceof Uint8Array) (this as Recorded)[STATIC_BODY] = body;
-    else if (body instanceof ArrayBuffer) (this as Recorded)[STATIC_BODY] = new Uint8Array(body);
+    if (typeof body === "string") (this as Recorded)[STATIC_BODY] = body;
+    else if (body instanceof Uint8Array || body instanceof ArrayBuffer) {
+      (this as Recorded)[STATIC_BODY] = body instanceof Uint8Array ? body : new Uint8Array(body);
+      (this as Recorded)[IMPLIED_TYPE] = "application/octet-stream"; // what Bun.serve sends for bytes
+    } else if (body instanceof Blob && body.type === "") (this as Recorded)[IMPLIED_TYPE] = "text/plain;charset=utf-8";
     if (init === undefined) (this as Recorded)[BARE] = true; // status 200, no headers
+    // Bun derives these bodies' Content-Type when the headers are first read, which must happen before the
+    // body is: the sender reads the stream first (Bun.serve sends the same type).
+    if (body instanceof Blob || body instanceof FormData || body instanceof URLSearchParams) void this.headers;
   }
 
   /** Whoever reads the headers may change them: the response is no longer bare. */
@@ -103,6 +111,10 @@ function bareBody(response: Response): string | Uint8Array | undefined {
   const recorded = response as Recorded;
   if (recorded[BARE] !== true || recorded[STATIC_BODY] === undefined || response.bodyUsed) return undefined;
   return recorded[STATIC_BODY];
+}
+
+function impliedContentType(response: Response): string | null {
+  return (response as Recorded)[IMPLIED_TYPE] ?? null;
 }
 
 function staticBody(response: Response): string | Uint8Array | null | undefined {

@@ -55,6 +55,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
       Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength),
     openWakeReader: (fd: number) => openWakeReader(fd, library.symbols as unknown as NativeLib),
     staticBody,
+    impliedContentType: () => null, // Deno's headers name what Deno.serve sends
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof DenoResponse,
     FastResponse: DenoResponse,
@@ -81,12 +82,15 @@ const DenoResponse = globalThis.Response;
 const SYMBOLS = Object.getOwnPropertySymbols(new DenoResponse(null));
 const INNER = SYMBOLS.find((s) => s.description === "response");
 const LAZY_BODY = SYMBOLS.find((s) => s.description === "lazy static body");
+/** Response.json() keeps its Content-Type beside the lazy body: such a response is not bare. */
+const LAZY_CONTENT_TYPE = SYMBOLS.find((s) => s.description === "lazy static content type");
 
 type Internals = Record<symbol, unknown>;
 
 /** Deno keeps `new Response("text")` (no init) lazily: the string, no header list yet. */
 function bareBody(response: Response): string | undefined {
   if (!LAZY_BODY) return undefined;
+  if (LAZY_CONTENT_TYPE && typeof (response as unknown as Internals)[LAZY_CONTENT_TYPE] === "string") return undefined;
   const lazy = (response as unknown as Internals)[LAZY_BODY];
   return typeof lazy === "string" ? lazy : undefined;
 }

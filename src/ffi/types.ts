@@ -58,6 +58,9 @@ export interface Runtime {
   /** The body of a Response made as `new Response(body)` with a string or bytes and no init
    * (so status 200 and no headers), read without touching its headers; undefined otherwise. */
   bareBody(response: Response): string | Uint8Array | undefined;
+  /** The Content-Type the runtime's own server sends for this Response when its headers name none (Bun:
+   * application/octet-stream for bytes, text/plain for a Blob without a type), else null. */
+  impliedContentType(response: Response): string | null;
   /** `value instanceof Response`, for any Response (fetch's included), at the cost of a plain instanceof:
    * Bun's global is our recording subclass (its hasInstance hook costs ~35 ns), Deno's a lazy global getter. */
   isResponse(value: unknown): value is Response;
