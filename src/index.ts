@@ -12,6 +12,7 @@ export { LIMITS_DEFAULT } from "./http/limits.ts";
 export { toNativeRequest } from "./http/request.ts";
 export { BpfError, ConfigError, PermissionError, SyscallError } from "./errors.ts";
 export { FastResponse } from "./http/fast-response.ts";
+export { file, serveDir, type ServeDirOptions } from "./http/files.ts";
 export { Listener, type ListenOptions } from "./net/listener.ts";
 export { closeFd, connect, pendingError, readSome, writeSome } from "./net/socket.ts";
 export { PollLoop } from "./net/poll-loop.ts";

@@ -47,6 +47,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     openWakeReader,
     staticBody,
     impliedContentType,
+    fileBodyOf,
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof NativeResponse,
     FastResponse: RecordingResponse,
@@ -74,7 +75,13 @@ const NativeResponse = globalThis.Response;
 const STATIC_BODY = Symbol("reuseport.staticBody");
 const BARE = Symbol("reuseport.bare");
 const IMPLIED_TYPE = Symbol("reuseport.impliedType");
-type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array; [BARE]?: boolean; [IMPLIED_TYPE]?: string };
+const FILE_BODY = Symbol("reuseport.fileBody");
+type Recorded = Response & { [STATIC_BODY]?: string | Uint8Array; [BARE]?: boolean; [IMPLIED_TYPE]?: string; [FILE_BODY]?: BunFileLike };
+/** What tells a Bun.file(path) from another Blob. */
+interface BunFileLike extends Blob {
+  name: string;
+  exists(): Promise<boolean>;
+}
 
 class RecordingResponse extends NativeResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
@@ -88,6 +95,9 @@ class RecordingResponse extends NativeResponse {
     // Bun derives these bodies' Content-Type when the headers are first read, which must happen before the
     // body is: the sender reads the stream first (Bun.serve sends the same type).
     if (body instanceof Blob || body instanceof FormData || body instanceof URLSearchParams) void this.headers;
+    if (body instanceof Blob && typeof (body as BunFileLike).name === "string" && typeof (body as BunFileLike).exists === "function") {
+      (this as Recorded)[FILE_BODY] = body as BunFileLike;
+    }
   }
 
   /** Whoever reads the headers may change them: the response is no longer bare. */
@@ -111,6 +121,13 @@ function bareBody(response: Response): string | Uint8Array | undefined {
   const recorded = response as Recorded;
   if (recorded[BARE] !== true || recorded[STATIC_BODY] === undefined || response.bodyUsed) return undefined;
   return recorded[STATIC_BODY];
+}
+
+/** A Bun.file body; its size tells a slice (smaller than the file) from the whole file. */
+function fileBodyOf(response: Response): { path: string; size: number } | null {
+  const file = (response as Recorded)[FILE_BODY];
+  if (file === undefined || response.bodyUsed) return null;
+  return { path: file.name, size: file.size };
 }
 
 function impliedContentType(response: Response): string | null {

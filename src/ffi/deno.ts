@@ -56,6 +56,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     openWakeReader: (fd: number) => openWakeReader(fd, library.symbols as unknown as NativeLib),
     staticBody,
     impliedContentType: () => null, // Deno's headers name what Deno.serve sends
+    fileBodyOf: () => null, // an FsFile's readable is a plain stream: file() is the sendfile path on Deno
     bareBody,
     isResponse: (value: unknown): value is Response => value instanceof DenoResponse,
     FastResponse: DenoResponse,

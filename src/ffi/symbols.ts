@@ -17,13 +17,13 @@ export interface SymbolSpec {
 }
 
 /** Bumped whenever a signature or a shared layout changes; checked at load. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 export const symbols = {
   // ABI check
   rp_abi_version: { args: [], ret: "i32" },
   /** Size in bytes of a shared layout, indexed as LAYOUT's keys: 0 epoll event slot, 1 sockaddr storage,
-   * 2 udp slot meta, 3 udp slot header, 4 ring completion, 5 send batch entry. */
+   * 2 udp slot meta, 3 udp slot header, 4 ring completion, 5 send batch entry, 6 file info. */
   rp_layout_size: { args: ["i32"], ret: "i32" },
 
   // Sockets (zig/src/sockets.zig). Every fd is created SOCK_NONBLOCK | SOCK_CLOEXEC.
@@ -71,6 +71,16 @@ export const symbols = {
   rp_readv2: { args: ["i32", "buf", "u32", "buf", "u32"], ret: "i32" },
   /** (fd, iovec array {u64 base, u64 len}[], count) -> bytes written; generic writev */
   rp_writev: { args: ["i32", "buf", "u32"], ret: "i32" },
+  // Files (zig/src/files.zig)
+  /** (dir fd or -1, path, path length, out file info) -> fd; read-only, beneath dir (openat2 RESOLVE_BENEATH)
+   * when dir >= 0; a regular file only (EISDIR for a directory), EXDEV for a path that leaves dir */
+  rp_file_open: { args: ["i32", "buf", "u32", "buf"], ret: "i32" },
+  /** (path, path length) -> an O_PATH fd of a directory, for rp_file_open */
+  rp_dir_open: { args: ["buf", "u32"], ret: "i32" },
+  /** (socket, file, offset high 32 bits, offset low 32 bits, count) -> bytes sent (0 at the end); sendfile(2) */
+  rp_sendfile: { args: ["i32", "i32", "u32", "u32", "u32"], ret: "i32" },
+  /** (file, buffer, length, offset high 32 bits, offset low 32 bits) -> bytes read (0 at the end); pread(2) */
+  rp_pread: { args: ["i32", "buf", "u32", "u32", "u32"], ret: "i32" },
   /** (out 8 bytes: two i32 fds [read, write]) -> 0; O_CLOEXEC, both ends nonblocking */
   rp_pipe: { args: ["buf"], ret: "i32" },
   /** (fd) -> a new fd for the same file, O_CLOEXEC */
@@ -215,4 +225,6 @@ export const LAYOUT = {
   ringCompletionBytes: 16,
   /** {i32 fd, i32 offset, i32 length, i32 result} (zig/src/io.zig SendEntry). */
   sendEntryBytes: 16,
+  /** {u32 size lo, hi, mtime s lo, hi, mtime ns, mode, inode lo, hi} (zig/src/files.zig FileInfo). */
+  fileInfoBytes: 32,
 } as const;

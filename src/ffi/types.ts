@@ -61,6 +61,9 @@ export interface Runtime {
   /** The Content-Type the runtime's own server sends for this Response when its headers name none (Bun:
    * application/octet-stream for bytes, text/plain for a Blob without a type), else null. */
   impliedContentType(response: Response): string | null;
+  /** A file body's path and the size the body has (Bun: `new Response(Bun.file(path))`; a slice is smaller
+   * than its file), else null. */
+  fileBodyOf(response: Response): { path: string; size: number } | null;
   /** `value instanceof Response`, for any Response (fetch's included), at the cost of a plain instanceof:
    * Bun's global is our recording subclass (its hasInstance hook costs ~35 ns), Deno's a lazy global getter. */
   isResponse(value: unknown): value is Response;

@@ -31,6 +31,7 @@ export class Answers {
    * written becomes a 500 (or the error handler's answer). Nothing a handler does escapes into the round.
    */
   invoke(conn: Connection, request: Request): void {
+    conn.sender.request = request;
     let result: Response | Promise<Response>;
     try {
       result = this.handler(request, new HandlerContext(this.surface!, conn));

@@ -9,6 +9,7 @@ import { dateCache } from "./date-cache.ts";
 import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunked-encoder.ts";
 import type { BatchOwner, SendBatch } from "./send-batch.ts";
 import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
+import { fileSourceOf, type FilePlan, type FileRequest, type FileSource, NO_REQUEST, openFailureStatus, openFile, planFile } from "./files.ts";
 
 /** Bytes waiting for the socket before a streamed body stops being read. */
 const PENDING_BYTES_MAX = 256 * 1024;
@@ -16,6 +17,8 @@ const encoder = new TextEncoder();
 const headWriter = new ResponseHeadWriter();
 const bareTextCache = new BareTextCache();
 const EMPTY = new Uint8Array(0);
+/** Bytes one sendfile(2) call may move: the socket takes what fits, the rest follows on EPOLLOUT. */
+const SENDFILE_CHUNK_BYTES = 1024 * 1024;
 /** struct linger {l_onoff = 1, l_linger = 0}: close() then resets the connection. */
 const LINGER_RESET = new Uint8Array(new Int32Array([1, 0]).buffer);
 
@@ -64,6 +67,10 @@ export class ResponseSender implements BatchOwner {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private drainWaiters: (() => void)[] = [];
+  /** The request being answered (Answers sets it): a file body's conditions and Range are its. */
+  request: FileRequest = NO_REQUEST;
+  /** A file body waits for the socket to take more (sendfile said EAGAIN with nothing pending). */
+  private fileWaiter: (() => void) | null = null;
   private closing = false;
   private isHead = false;
   private versionMinor: 0 | 1 = 1;
@@ -96,6 +103,12 @@ export class ResponseSender implements BatchOwner {
    */
   send(response: Response, answer: Answer = Answer.Handler): void {
     if (this.conn.closed) return;
+    const file = fileSourceOf(response);
+    if (file !== null) this.sendFile(response, file, answer);
+    else this.sendBody(response, answer);
+  }
+
+  private sendBody(response: Response, answer: Answer): void {
     const mark = this.batch.length;
     let written: boolean;
     try {
@@ -361,7 +374,7 @@ export class ResponseSender implements BatchOwner {
   }
 
   get wantsWritable(): boolean {
-    return this.pendingBytes > 0;
+    return this.pendingBytes > 0 || this.fileWaiter !== null;
   }
 
   /** Bytes written for this connection that the socket has not taken yet. */
@@ -371,7 +384,10 @@ export class ResponseSender implements BatchOwner {
 
   /** EPOLLOUT: push pending bytes; wake streams waiting for room; close if that was owed. */
   onWritable(): void {
-    if (this.pending.length === 0) return; // a stale event: nothing waits
+    if (this.pending.length === 0) {
+      this.wakeFile();
+      return; // else a stale event: nothing waits
+    }
     const conn = this.conn;
     const host = this.host;
     let progressed = false;
@@ -400,6 +416,7 @@ export class ResponseSender implements BatchOwner {
     }
     conn.sendDeadline = 0;
     host.updateInterest(conn);
+    this.wakeFile();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const wake of waiters) wake();
@@ -424,9 +441,106 @@ export class ResponseSender implements BatchOwner {
   abort(): void {
     this.pending = [];
     this.pendingBytes = 0;
+    this.wakeFile();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /**
+   * A file body (files.ts): opened now, answered by the request's conditions (304, 206, 416) when the
+   * response is a 200, its head written into the batch, its bytes sent by sendfile(2) from the page cache
+   * to the socket. A file that cannot be opened is 404 (403 when it may not be read).
+   */
+  private sendFile(response: Response, source: FileSource, answer: Answer): void {
+    const opened = openFile(source);
+    if (typeof opened === "number") {
+      const status = openFailureStatus(-opened);
+      const text = status === 404 ? "Not Found" : "Forbidden";
+      this.send(new runtime.FastResponse(text, { status, headers: { "content-type": "text/plain;charset=utf-8" } }), answer);
+      return;
+    }
+    if (source.size !== undefined && source.size !== opened.size) {
+      lib.rp_close(opened.fd); // a slice of the file: its bytes come through the body's stream
+      this.sendBody(response, answer);
+      return;
+    }
+    const plan: FilePlan = response.status === 200
+      ? planFile(opened, this.request, response.headers.get("content-type"), source.path)
+      : { status: response.status as 200, headers: [], offset: 0, length: opened.size };
+    const mark = this.batch.length;
+    let mode: BodyMode;
+    try {
+      mode = this.writeFileHead(response, plan);
+    } catch (error) {
+      lib.rp_close(opened.fd);
+      this.headFailed(error, answer, mark);
+      return;
+    }
+    if (mode !== BodyMode.ContentLength || plan.length === 0) {
+      lib.rp_close(opened.fd);
+      this.finish();
+      return;
+    }
+    const host = this.host;
+    host.asyncBegan();
+    void this.streamFile(opened.fd, plan.offset, plan.length).finally(() => {
+      lib.rp_close(opened.fd);
+      host.asyncEnded();
+    });
+  }
+
+  private writeFileHead(response: Response, plan: FilePlan): BodyMode {
+    const list = this.headerList;
+    this.fillHead(plan.status, plan.status === response.status ? response.statusText || null : null, plan.length);
+    headerSink = list;
+    response.headers.forEach(collectHeader);
+    headerSink = NO_SINK;
+    for (const [name, value] of plan.headers) if (!hasHeader(list, name)) list.push(name, value);
+    this.head.headerCount = list.length >> 1;
+    return this.encodeHead();
+  }
+
+  /** The head goes out, then the file's bytes straight from the file; EAGAIN waits for EPOLLOUT. */
+  private async streamFile(fd: number, offset: number, length: number): Promise<void> {
+    const conn = this.conn;
+    const host = this.host;
+    this.flushNow();
+    while (length > 0 && !conn.closed) {
+      if (this.pendingBytes > 0) {
+        await new Promise<void>((resolve) => this.drainWaiters.push(resolve)); // the head, or a part of it, waits
+        continue;
+      }
+      const sent = lib.rp_sendfile(conn.fd, fd, Math.floor(offset / 2 ** 32), offset >>> 0, Math.min(length, SENDFILE_CHUNK_BYTES));
+      if (sent > 0) {
+        offset += sent;
+        length -= sent;
+        host.stats.bytesOut += sent;
+        continue;
+      }
+      if (sent === -EAGAIN) {
+        host.armSendDeadline(conn);
+        await new Promise<void>((resolve) => {
+          this.fileWaiter = resolve;
+          host.updateInterest(conn);
+        });
+        continue;
+      }
+      // 0: the file shrank under us; < 0: the client left, or the file failed. Either way the body is cut.
+      host.stats.writeErrors++;
+      conn.destroy();
+      return;
+    }
+    conn.sendDeadline = 0;
+    if (!conn.closed) this.finish();
+  }
+
+  private wakeFile(): void {
+    const wake = this.fileWaiter;
+    if (wake === null) return;
+    this.fileWaiter = null;
+    if (!this.conn.closed) this.host.updateInterest(this.conn);
+    wake();
   }
 
   /** A body of unknown length: one chunk then end means a fixed length, otherwise chunked. */
@@ -513,7 +627,11 @@ function isAscii(text: string): boolean {
 
 /** Header names from forEach are lower case. */
 function hasContentType(list: string[]): boolean {
-  for (let i = 0; i < list.length; i += 2) if (list[i] === "content-type") return true;
+  return hasHeader(list, "content-type");
+}
+
+function hasHeader(list: string[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
   return false;
 }
 

@@ -18,6 +18,7 @@ await suite("control-plane.ts", () => import("./control-plane.ts"), { sanitizers
 await suite("http-server.ts", () => import("./http-server.ts"), { sanitizers });
 await suite("http-body.ts", () => import("./http-body.ts"), { sanitizers });
 await suite("http-dropin.ts", () => import("./http-dropin.ts"), { sanitizers });
+await suite("http-files.ts", () => import("./http-files.ts"), { sanitizers });
 await suite("http-limits.ts", () => import("./http-limits.ts"));
 await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"), { sanitizers });
 await suite("io-paths.ts", () => import("./io-paths.ts"));

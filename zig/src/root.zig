@@ -12,9 +12,10 @@ const udp_batch = @import("udp_batch.zig");
 const bpf = @import("bpf.zig");
 const process = @import("process.zig");
 const shm = @import("shm.zig");
+const files = @import("files.zig");
 
 /// Bumped whenever a signature or a shared layout changes (ABI_VERSION in symbols.ts).
-pub const abi_version = 3;
+pub const abi_version = 4;
 
 /// The shared layouts, indexed as rp_layout_size's argument (LAYOUT in symbols.ts).
 pub const layout_sizes = [_]i32{
@@ -24,6 +25,7 @@ pub const layout_sizes = [_]i32{
     udp_batch.slot_header_bytes, // 3: udp slot meta + mmsghdr + iovec
     @sizeOf(ring.Completion), // 4: ring completion {u32 token, u32 generation, i32 result, u32 flags}
     @sizeOf(io.SendEntry), // 5: send batch entry {i32 fd, i32 offset, i32 length, i32 result}
+    @sizeOf(files.FileInfo), // 6: file info {size, mtime s (u32 lo, hi each), mtime ns, mode, inode lo, hi}
 };
 
 /// No per-thread alternate signal stack: by default std.Thread gives each new thread a
@@ -55,6 +57,7 @@ comptime {
     std.debug.assert(layout_sizes[3] == 128);
     std.debug.assert(layout_sizes[4] == 16);
     std.debug.assert(layout_sizes[5] == 16);
+    std.debug.assert(layout_sizes[6] == 32);
     std.debug.assert(@sizeOf(linux.sockaddr.storage) == sockets.sockaddr_storage_bytes);
 }
 
@@ -136,6 +139,18 @@ export fn rp_readv2(fd: i32, a: ?[*]u8, a_capacity: u32, b: ?[*]u8, b_capacity: 
 }
 export fn rp_writev(fd: i32, iovecs: ?[*]u8, count: u32) i32 {
     return io.writev(fd, iovecs, count);
+}
+export fn rp_file_open(dir: i32, path: ?[*]u8, path_length: u32, info: ?[*]u8) i32 {
+    return files.open(dir, path, path_length, info);
+}
+export fn rp_dir_open(path: ?[*]u8, path_length: u32) i32 {
+    return files.openDirectory(path, path_length);
+}
+export fn rp_sendfile(socket: i32, file: i32, offset_hi: u32, offset_lo: u32, count: u32) i32 {
+    return files.send(socket, file, offset_hi, offset_lo, count);
+}
+export fn rp_pread(file: i32, buffer: ?[*]u8, length: u32, offset_hi: u32, offset_lo: u32) i32 {
+    return files.read(file, buffer, length, offset_hi, offset_lo);
 }
 export fn rp_pipe(out: ?[*]u8) i32 {
     return io.pipe(out);
@@ -299,17 +314,19 @@ test {
     _ = udp_batch;
     _ = bpf;
     _ = process;
+    _ = files;
 }
 
 test "root: ABI version and layout sizes match symbols.ts" {
-    try std.testing.expectEqual(@as(i32, 3), rp_abi_version());
+    try std.testing.expectEqual(@as(i32, 4), rp_abi_version());
     try std.testing.expectEqual(@as(i32, 8), rp_layout_size(0));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(1));
     try std.testing.expectEqual(@as(i32, 48), rp_layout_size(2));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(3));
     try std.testing.expectEqual(@as(i32, 16), rp_layout_size(4));
     try std.testing.expectEqual(@as(i32, 16), rp_layout_size(5));
-    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(6));
+    try std.testing.expectEqual(@as(i32, 32), rp_layout_size(6));
+    try std.testing.expectEqual(@as(i32, -22), rp_layout_size(7));
 }
 
 // Shared memory and fd sharing for the cluster (src/shm.zig)
