@@ -34,7 +34,7 @@ const FLAGS: Record<string, keyof Options | "metricsPort"> = {
 };
 
 const MODULE_OPTIONS = [
-  "port", "hostname", "error", "onError", "onListen", "limits", "idleTimeout", "maxRequestBodySize", "backlog",
+  "port", "hostname", "compression", "error", "onError", "onListen", "limits", "idleTimeout", "maxRequestBodySize", "backlog",
   "ipv6Only", "development", "workers", "balance", "mode", "metrics", "restartsMax", "restartWindowMs", "stopTimeoutMs",
 ] as const;
 

@@ -213,7 +213,7 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
       for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
     }
   });
-  const server = new Server(engine, listener, "worker");
+  const server = new Server(engine, listener, "worker", options);
   options.onListen?.(server.addr);
   return server;
 }

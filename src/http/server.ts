@@ -6,6 +6,7 @@ import { Engine } from "./engine.ts";
 import type { ErrorHandler, Handler } from "./answers.ts";
 import type { HandlerContext, ServerSurface } from "./handler-context.ts";
 import { routedHandler, Router, type Routes } from "./routes.ts";
+import { checkCompression, type CompressionOptions, compressing } from "./compression.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import type { CounterName } from "../counters.ts";
 import { checkIoMode, type IoMode, settings } from "../config.ts";
@@ -20,6 +21,8 @@ export interface ServeOptions {
   handler?: (request: Request, server: ServeInfo) => Response | Promise<Response>;
   /** Bun.serve's routes: exact paths, `:params` (req.params), `*` wildcards, per-method objects, static Responses, false. */
   routes?: Routes;
+  /** Opt-in gzip/Brotli of compressible responses, negotiated from Accept-Encoding (compression.ts). */
+  compression?: boolean | CompressionOptions;
   /** Default: $PORT, else 3000. 0 picks a free port (read it back from server.port). A numeric string is taken too. */
   port?: number | string;
   /** IP address or "localhost"; default "0.0.0.0". */
@@ -54,7 +57,7 @@ export interface ServeOptions {
 }
 
 const KNOWN = new Set<string>([
-  "fetch", "handler", "routes", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
+  "fetch", "handler", "routes", "compression", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
   "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers", "io",
 ]);
 
@@ -87,10 +90,18 @@ export class Server implements ServerSurface {
   /** Bun.serve's development flag, as given (it changes nothing here). */
   readonly development: boolean;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The compression the server started with: a reload's handlers get it too. */
+  private readonly compression: CompressionSettings;
 
-  constructor(private readonly engine: Engine, private readonly listener: Listener, role: "single" | "worker" = "single", development = false) {
+  constructor(
+    private readonly engine: Engine,
+    private readonly listener: Listener,
+    role: "single" | "worker" = "single",
+    options: Pick<ServeOptions, "development" | "compression"> = {},
+  ) {
     this.role = role;
-    this.development = development;
+    this.development = options.development === true;
+    this.compression = checkCompression(options.compression);
     engine.answers.surface = this;
     this.io = engine.readsByRing ? "io_uring" : "epoll";
     const { address } = listener;
@@ -133,7 +144,7 @@ export class Server implements ServerSurface {
     for (const key of Object.keys(options)) {
       if (!RELOADABLE.has(key)) throw new ConfigError(key, "cannot change in server.reload() (only fetch, handler, routes, error, onError)");
     }
-    const { fetch, error } = handlers(options);
+    const { fetch, error } = handlers(options, this.compression);
     this.engine.answers.replace(fetch, error);
     return this;
   }
@@ -161,14 +172,19 @@ export class Server implements ServerSurface {
 
 const RELOADABLE = new Set(["fetch", "handler", "routes", "error", "onError"]);
 
-/** The one handler (routes compiled in front of fetch) and the error handler, checked. */
-function handlers(options: Pick<ServeOptions, "fetch" | "handler" | "routes" | "error" | "onError">): { fetch: Handler; error: ErrorHandler | null } {
+type CompressionSettings = ReturnType<typeof checkCompression>;
+
+/** The one handler (routes compiled in front of fetch, compression after them) and the error handler, checked. */
+function handlers(
+  options: Pick<ServeOptions, "fetch" | "handler" | "routes" | "error" | "onError">,
+  compression: CompressionSettings,
+): { fetch: Handler; error: ErrorHandler | null } {
   const fetch = pick<Handler>(options as ServeOptions, "fetch", "handler");
   checkFunction("fetch", fetch, options.routes === undefined);
   const error = pick<ErrorHandler>(options as ServeOptions, "error", "onError");
   checkFunction("error", error, false);
   const routed = options.routes === undefined ? fetch! : routedHandler(new Router(options.routes), fetch ?? null);
-  return { fetch: routed, error: error ?? null };
+  return { fetch: compression === null ? routed : compressing(routed, compression), error: error ?? null };
 }
 
 /** A port number, or a string of digits (process.env.PORT as Bun.serve takes it); the listener checks the range. */
@@ -200,7 +216,7 @@ export function normalizeOptions(options: ServeOptions) {
     if (NOT_YET[key] !== undefined && (options as Record<string, unknown>)[key] !== undefined) throw new ConfigError(key, `is not supported yet: ${NOT_YET[key]}`);
     if (!KNOWN.has(key) && NOT_YET[key] === undefined) throw new ConfigError(key, "is not a serve() option");
   }
-  const { fetch, error } = handlers(options);
+  const { fetch, error } = handlers(options, checkCompression(options.compression));
   checkFunction("onListen", options.onListen, false);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError("signal", "must be an AbortSignal");
   const limits = resolveLimits(options.limits);
@@ -238,7 +254,7 @@ export function serveSingle(options: ServeOptions): Server {
     listener.close();
     throw failure;
   }
-  const server = new Server(engine, listener, "single", options.development === true);
+  const server = new Server(engine, listener, "single", options);
   if (options.signal) {
     if (options.signal.aborted) void server.stop();
     else options.signal.addEventListener("abort", () => void server.stop(), { once: true });

@@ -19,6 +19,7 @@ await suite("http-server.ts", () => import("./http-server.ts"), { sanitizers });
 await suite("http-body.ts", () => import("./http-body.ts"), { sanitizers });
 await suite("http-dropin.ts", () => import("./http-dropin.ts"), { sanitizers });
 await suite("http-files.ts", () => import("./http-files.ts"), { sanitizers });
+await suite("http-compression.ts", () => import("./http-compression.ts"), { sanitizers });
 await suite("http-limits.ts", () => import("./http-limits.ts"));
 await suite("http-response-bytes.ts", () => import("./http-response-bytes.ts"), { sanitizers });
 await suite("io-paths.ts", () => import("./io-paths.ts"));
