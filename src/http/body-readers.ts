@@ -20,7 +20,7 @@ function asArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 /** A reader over a body gathered in memory; contentType matters to blob() and formData() only. */
-export function readGathered(body: RequestBody, name: BodyReader, contentType: () => string | null): Promise<unknown> {
+export function readGathered(body: RequestBody, name: BodyReader, contentType: string | null): Promise<unknown> {
   switch (name) {
     case "text":
       return body.read(decodeText);
@@ -31,7 +31,7 @@ export function readGathered(body: RequestBody, name: BodyReader, contentType: (
     case "bytes":
       return body.read(asBytes);
     default:
-      return body.read(asBytes).then((bytes) => readThroughResponse(bytes, name, contentType()));
+      return body.read(asBytes).then((bytes) => readThroughResponse(bytes, name, contentType));
   }
 }
 

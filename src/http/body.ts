@@ -117,6 +117,11 @@ export class RequestBody {
     this.#sink.onSettled();
   }
 
+  /** The body ended in an error (cut, too large, a bad chunk), not at its end. */
+  get failed(): boolean {
+    return this.#error !== null;
+  }
+
   /** The handler took request.body, or a reader took the bytes. */
   get used(): boolean {
     return this.#stream !== null ? this.#stream.locked : this.#taken;

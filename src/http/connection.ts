@@ -8,7 +8,7 @@ import { ChunkedDecoder } from "./chunked-decoder.ts";
 import { type HeadParser, ParseStatus } from "./parser.ts";
 import { HeadMemo } from "./head-memo.ts";
 import { HTTP_ERRORS, type HttpErrorCode } from "./errors.ts";
-import { RequestBody } from "./body.ts";
+import { type BodySink, RequestBody } from "./body.ts";
 import { LazyRequest } from "./request.ts";
 import { ResponseSender, type SenderConnection, type SenderHost } from "./response-sender.ts";
 import { Deadline, type Deadlines, type Timed } from "./deadlines.ts";
@@ -80,6 +80,14 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
   private continueOwed = false;
   private versionMinor: 0 | 1 = 1;
   private discarding = false;
+  /** The current body is still arriving after its head's pass: counted as async work until it settles. */
+  private bodyAsync = false;
+  /** What the request bodies of this connection tell it (one object for all of them). */
+  private readonly bodySink: BodySink = {
+    onPull: () => this.onBodyPull(),
+    onCancel: () => this.onBodyCancel(),
+    onSettled: () => this.onBodySettled(),
+  };
   /** The current request's head; its bytes are reused when the next head repeats them (head-memo.ts). */
   private readonly head = new HeadMemo();
 
@@ -225,10 +233,8 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
         }
         head.record(parser, parser.headers.slice(0, 2 * parser.headerCount), buffer, start);
       }
-      start += head.headLength;
       pipelined++;
-      this.dispatch(head);
-      if (this.body && !this.closed) start = this.feedBody(buffer, start, end);
+      start = this.dispatch(head, buffer, start + head.headLength, end);
     }
     // (afterResponse already set it when the last response went out in this pass)
     if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.deadlineKind !== Deadline.Idle) {
@@ -238,8 +244,11 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     return start;
   }
 
-  /** Builds the Request for the parsed head and calls the handler. */
-  private dispatch(head: HeadMemo): void {
+  /**
+   * Builds the Request for the parsed head and calls the handler. What of the body is in buffer[start, end)
+   * goes into it first, so a body that came whole with its head is read from memory at once. Returns the new start.
+   */
+  private dispatch(head: HeadMemo, buffer: Uint8Array, start: number, end: number): number {
     const host = this.host;
     host.deadlines.clear(this);
     this.busy = true;
@@ -249,22 +258,22 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     const contentLength = head.contentLength;
     if (contentLength > host.limits.maxBodyBytes) {
       this.failRequest(413, "BODY_TOO_LARGE", HTTP_ERRORS.BODY_TOO_LARGE.reason);
-      return;
+      return start;
     }
     let body: RequestBody | null = null;
     if (head.chunked || contentLength > 0) {
-      // A body is read by JS in promises: while it streams, the loop does not sleep in the ring.
-      host.asyncBegan();
-      this.body = new RequestBody({
-        onPull: () => this.onBodyPull(),
-        onCancel: () => this.onBodyCancel(),
-        onSettled: () => host.asyncEnded(),
-      }, head.chunked ? -1 : contentLength);
+      body = this.body = new RequestBody(this.bodySink, head.chunked ? -1 : contentLength);
       this.bodyRemaining = head.chunked ? -1 : contentLength;
       if (head.chunked) (this.chunked ??= new ChunkedDecoder(host.limits.maxBodyBytes)).reset();
       this.continueOwed = head.expectContinue && head.versionMinor === 1;
-      body = this.body;
-      host.deadlines.set(this, Deadline.Body, host.limits.bodyTimeoutMs);
+      if (start < end) start = this.feedBody(buffer, start, end);
+      if (body.failed || this.closed) return start; // answered already (413, a bad chunk) or gone
+      if (this.body !== null) {
+        // The rest is read by JS in promises: while it streams, the loop does not sleep in the ring.
+        host.asyncBegan();
+        this.bodyAsync = true;
+        this.awaitBody();
+      }
     }
     const keepAlive = head.keepAlive && !host.stopping;
     if (!keepAlive) this.closeAfterResponse = true;
@@ -273,6 +282,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     );
     this.sender.begin(head.method === "HEAD", head.versionMinor);
     host.invoke(this, request as unknown as Request);
+    return start;
   }
 
   /** Moves body bytes from buffer[start, end) into the body stream; returns the new start. */
@@ -378,6 +388,12 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
       this.discarding = false;
       if (!this.busy) this.afterResponse();
     }
+  }
+
+  private onBodySettled(): void {
+    if (!this.bodyAsync) return;
+    this.bodyAsync = false;
+    this.host.asyncEnded();
   }
 
   private onBodyPull(): void {

@@ -97,7 +97,7 @@ export class LazyRequest {
     const body = this.#body;
     if (this.#bodyInReal || body === null) return (this.toRequest() as unknown as Record<BodyReader, () => Promise<unknown>>)[name]();
     if (body.streamed) return readThroughResponse(body.stream, name, this.headers.get("content-type"));
-    return readGathered(body, name, () => this.headers.get("content-type"));
+    return readGathered(body, name, name === "blob" || name === "formData" ? this.headers.get("content-type") : null);
   }
 
   clone(): Request {

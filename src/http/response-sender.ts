@@ -1,6 +1,8 @@
 // Writes one connection's responses: the head, then a static body in the same write, or a
-// stream as chunks flushed as produced (with backpressure from the socket). Bytes the socket
-// does not take yet wait in `pending` until EPOLLOUT.
+// stream as chunks gathered per burst (with backpressure from the socket). A small body is copied
+// into the send batch behind its head; a large one leaves in one writev with the head, straight
+// from the handler's bytes (or from the one UTF-8 encoding of its string). Bytes the socket does
+// not take yet wait in `pending` until EPOLLOUT.
 import { lib, runtime } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";
 import { BodyMode, ResponseHeadWriter, type ResponseHeadInput } from "./response-head.ts";
@@ -8,11 +10,20 @@ import { BareTextCache } from "./bare-text-cache.ts";
 import { dateCache } from "./date-cache.ts";
 import { CRLF_BYTES, LAST_CHUNK_BYTES, writeChunkHeader } from "./chunked-encoder.ts";
 import type { BatchOwner, SendBatch } from "./send-batch.ts";
+import { StreamBuffer } from "./stream-buffer.ts";
+import { encodeText } from "./text-scratch.ts";
 import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
 import { fileSourceOf, type FilePlan, type FileRequest, type FileSource, NO_REQUEST, openFailureStatus, openFile, planFile } from "./files.ts";
 
 /** Bytes waiting for the socket before a streamed body stops being read. */
 const PENDING_BYTES_MAX = 256 * 1024;
+/**
+ * Bodies (and stream chunks) of at least this many bytes are not copied into a buffer of ours: they
+ * leave in a writev behind the bytes before them. Below it a copy costs less than a call of its own.
+ */
+const DIRECT_BODY_BYTES_MIN = 8 * 1024;
+/** Room a chunk's framing needs: hex size and CRLF before the data, CRLF after (or the last chunk). */
+const CHUNK_FRAMING_BYTES_MAX = 32;
 const encoder = new TextEncoder();
 const headWriter = new ResponseHeadWriter();
 const bareTextCache = new BareTextCache();
@@ -82,6 +93,9 @@ export class ResponseSender implements BatchOwner {
   /** Where the last head was written in the batch buffer. */
   private headStart = 0;
   private readonly batch: SendBatch;
+  /** A streamed body's bytes since its last send (see stream-buffer.ts). */
+  private readonly stream = new StreamBuffer();
+  private streamSendScheduled = false;
 
   constructor(private readonly conn: SenderConnection, private readonly host: SenderHost) {
     this.batch = host.batch;
@@ -193,9 +207,9 @@ export class ResponseSender implements BatchOwner {
   }
 
   /**
-   * A string body, encoded as UTF-8 straight into the batch (no Uint8Array per response): a short
-   * ASCII string is copied code unit by code unit behind the head; a longer one is encoded into a
-   * scratch area first (its byte length goes into the head); only a huge one is encoded on its own.
+   * A string body, encoded as UTF-8 once: a short ASCII string is copied code unit by code unit behind the
+   * head; a longer one below DIRECT_BODY_BYTES_MIN is encoded straight into the batch when it is ASCII;
+   * any other is encoded into the text scratch (its byte length goes into the head) and sent from there.
    */
   private sendText(response: Response | null, text: string): void {
     const length = text.length;
@@ -203,14 +217,32 @@ export class ResponseSender implements BatchOwner {
       if (this.writeHead(response, length, true) === BodyMode.ContentLength) this.appendAscii(text);
       return;
     }
-    if (length * 3 <= textScratch.byteLength) {
-      const written = encoder.encodeInto(text, textScratch).written;
-      // The head is written into the batch buffer, never into textScratch, so the bytes stay put.
-      if (this.writeHead(response, written, true) === BodyMode.ContentLength) this.append(textScratch.subarray(0, written));
-      return;
-    }
-    const bytes = encoder.encode(text);
+    if (length < DIRECT_BODY_BYTES_MIN && this.sendAsciiInBatch(response, text)) return;
+    const bytes = encodeText(text);
     if (this.writeHead(response, bytes.byteLength, true) === BodyMode.ContentLength) this.append(bytes);
+  }
+
+  /**
+   * Writes the head as for an ASCII body, then encodes the string right behind it, into exactly its length:
+   * encodeInto reads all of it only when every code unit took one byte. False (nothing written) when the
+   * string is not ASCII or does not fit, and for a head without a body (whose length then needs the UTF-8).
+   */
+  private sendAsciiInBatch(response: Response | null, text: string): boolean {
+    const batch = this.batch;
+    const length = text.length;
+    if (this.isHead) return false; // its Content-Length is the UTF-8 length, whether or not the string is ASCII
+    if (batch.buffer.byteLength - batch.length < length + HEAD_BYTES_TYPICAL) this.flushNow(); // the buffer is free again
+    const mode = this.writeHead(response, length, true);
+    const start = batch.length;
+    if (mode === BodyMode.ContentLength && batch.buffer.byteLength - start >= length) {
+      const result = encoder.encodeInto(text, batch.buffer.subarray(start, start + length));
+      if (result.read === length) {
+        batch.length = start + length;
+        return true;
+      }
+    }
+    batch.rollBack(this.headStart); // the head's own start: writing it may have flushed the batch
+    return false;
   }
 
   /** append() for a string whose code units are all < 0x80 (so one byte each). */
@@ -294,17 +326,61 @@ export class ResponseSender implements BatchOwner {
     return headWriter.bodyMode;
   }
 
-  /** Adds bytes after what the batch holds; large bodies go straight out behind it. */
+  /** Bytes behind what the batch holds: copied into it when small, else sent from where they are. */
   private append(bytes: Uint8Array): void {
     const batch = this.batch;
-    const room = batch.buffer.byteLength - batch.length;
-    if (bytes.byteLength <= room) {
+    if (bytes.byteLength < DIRECT_BODY_BYTES_MIN && bytes.byteLength <= batch.buffer.byteLength - batch.length) {
       batch.buffer.set(bytes, batch.length);
       batch.length += bytes.byteLength;
       return;
     }
-    this.flush();
-    this.write(bytes);
+    this.sendAfterSegment(bytes);
+  }
+
+  /**
+   * This connection's bytes in the batch since its segment began (the head, and earlier responses of this
+   * pass) and then `body`, in one writev now. Bytes of ours still queued in the batch go out first.
+   */
+  private sendAfterSegment(body: Uint8Array): void {
+    const batch = this.batch;
+    if (batch.holds(this)) batch.flush(); // the open segment moves to the buffer's start
+    const start = batch.segmentStart;
+    const end = batch.length;
+    batch.length = start;
+    this.sendPair(batch.buffer.subarray(start, end), body, true);
+  }
+
+  /**
+   * Sends `first` then `second` in one writev; what the socket does not take waits in the pending queue, as
+   * a copy (the bytes are the batch's, the scratch's or the handler's, and may change), except that
+   * `first` is kept as it is when `copyFirst` is false (the caller hands its memory over). Returns whether
+   * part of `first` was kept.
+   */
+  private sendPair(first: Uint8Array, second: Uint8Array, copyFirst: boolean): boolean {
+    const conn = this.conn;
+    if (conn.closed) return false;
+    const firstLength = first.byteLength;
+    let written = 0;
+    if (this.pendingBytes === 0) {
+      const result = firstLength === 0
+        ? lib.rp_send(conn.fd, second, 0, second.byteLength)
+        : lib.rp_writev2(conn.fd, first, firstLength, second, second.byteLength);
+      if (result < 0 && result !== -EAGAIN) {
+        this.host.stats.writeErrors++;
+        conn.destroy(); // EPIPE/ECONNRESET
+        return false;
+      }
+      written = Math.max(result, 0);
+      this.host.stats.bytesOut += written;
+    }
+    let kept = false;
+    if (written < firstLength) {
+      this.queue(copyFirst ? first.slice(written) : first.subarray(written));
+      kept = !copyFirst;
+    }
+    const secondWritten = Math.max(written - firstLength, 0);
+    if (secondWritten < second.byteLength) this.queue(second.slice(secondWritten));
+    return kept;
   }
 
   /**
@@ -576,49 +652,92 @@ export class ResponseSender implements BatchOwner {
       const secondBytes = toBytes(second.value);
       mode = this.writeHead(response, -1);
       headOut = true;
-      this.writeBodyChunk(mode, firstBytes);
-      this.writeBodyChunk(mode, secondBytes);
-      this.flush();
+      this.beginStreamBody();
+      this.streamChunk(mode, firstBytes);
+      this.streamChunk(mode, secondBytes);
+      this.streamSoon();
       while (!conn.closed) {
         await this.waitForRoom();
         if (conn.closed) break;
         const next = await reader.read();
         if (next.done || conn.closed) break;
-        this.writeBodyChunk(mode, toBytes(next.value));
-        this.flush();
+        this.streamChunk(mode, toBytes(next.value));
+        this.streamSoon();
       }
       if (conn.closed) {
         cancel(reader);
         return;
       }
-      if (mode === BodyMode.Chunked) this.append(LAST_CHUNK_BYTES);
-      this.flush();
+      if (mode === BodyMode.Chunked) this.streamBytes(LAST_CHUNK_BYTES);
+      this.streamOut();
       this.finish();
     } catch (error) {
       if (reader !== null) cancel(reader, error);
-      if (headOut) this.cut(error, mode);
-      else this.headFailed(error, answer, mark);
+      if (headOut) {
+        this.streamOut(); // what the stream gave before it failed, as it would have gone without gathering
+        this.cut(error, mode);
+      } else this.headFailed(error, answer, mark);
+    } finally {
+      this.stream.release();
     }
   }
 
-  private writeBodyChunk(mode: BodyMode, bytes: Uint8Array): void {
-    if (bytes.byteLength === 0 || mode === BodyMode.None) return;
-    if (mode === BodyMode.Chunked) {
-      const batch = this.batch;
-      if (batch.buffer.byteLength - batch.length < 32) this.flushNow();
-      batch.length = writeChunkHeader(batch.buffer, batch.length, bytes.byteLength);
-      this.append(bytes);
-      this.append(CRLF_BYTES);
-      return;
-    }
-    this.append(bytes); // UntilClose (HTTP/1.0): raw bytes, the close ends the body
+  /** The stream's head (and whatever this connection has in the batch) moves into the stream buffer. */
+  private beginStreamBody(): void {
+    const batch = this.batch;
+    if (batch.holds(this)) batch.flush(); // the open segment moves to the buffer's start
+    const start = batch.segmentStart;
+    const end = batch.length;
+    batch.length = start;
+    const segment = batch.buffer.subarray(start, end);
+    if (segment.byteLength <= this.stream.room) this.stream.append(segment);
+    else this.sendPair(segment, EMPTY, true);
   }
+
+  /** One chunk of a streamed body, framed, into the stream buffer; a large one goes out behind what gathered. */
+  private streamChunk(mode: BodyMode, bytes: Uint8Array): void {
+    const size = bytes.byteLength;
+    if (size === 0 || mode === BodyMode.None) return;
+    const stream = this.stream;
+    if (stream.room < CHUNK_FRAMING_BYTES_MAX) this.streamOut();
+    if (mode === BodyMode.Chunked) stream.length = writeChunkHeader(stream.bytes, stream.length, size);
+    if (size >= DIRECT_BODY_BYTES_MIN || size > stream.room - CHUNK_FRAMING_BYTES_MAX) this.streamOut(bytes);
+    else stream.append(bytes);
+    if (mode === BodyMode.Chunked) stream.append(CRLF_BYTES); // UntilClose (HTTP/1.0): raw bytes, the close ends the body
+  }
+
+  /** Small framing bytes into the stream buffer. */
+  private streamBytes(bytes: Uint8Array): void {
+    if (this.stream.room < bytes.byteLength) this.streamOut();
+    this.stream.append(bytes);
+  }
+
+  /** What the stream buffer holds, then `data`, goes out now (one writev). */
+  private streamOut(data: Uint8Array = EMPTY): void {
+    const stream = this.stream;
+    if (stream.length === 0 && data.byteLength === 0) return;
+    if (this.batch.holds(this)) this.batch.flush(); // bytes of ours queued in the batch go first
+    const kept = this.sendPair(stream.contents, data, false);
+    stream.clear(kept);
+  }
+
+  /** The gathered bytes leave at the next turn of the runtime's loop, after the chunks the stream has ready. */
+  private streamSoon(): void {
+    if (this.streamSendScheduled || this.stream.length === 0) return;
+    this.streamSendScheduled = true;
+    runtime.schedule(this.streamDue);
+  }
+
+  private readonly streamDue = (): void => {
+    this.streamSendScheduled = false;
+    if (!this.conn.closed) this.streamOut();
+  };
 }
 
 /** Strings up to this length are checked for ASCII and copied by a loop (cheaper than a native encode call). */
 const SHORT_TEXT_MAX = 256;
-/** encodeInto target for longer strings (UTF-8 needs at most 3 bytes per UTF-16 code unit). */
-const textScratch = new Uint8Array(64 * 1024);
+/** Head bytes that sendAsciiInBatch makes room for before writing one (a longer head still fits, or falls back). */
+const HEAD_BYTES_TYPICAL = 512;
 
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;

@@ -96,6 +96,13 @@ export class SendBatch {
     this.length = open;
   }
 
+  /** Whether owner has bytes queued that have not gone out yet (its later bytes must not pass them). */
+  holds(owner: BatchOwner): boolean {
+    const owners = this.owners;
+    for (let i = this.count - 1; i >= 0; i--) if (owners[i] === owner) return true;
+    return false;
+  }
+
   /** Drops what was written since `mark` (a head cut short by a failure), if it is still in the open segment. */
   rollBack(mark: number): void {
     if (mark >= this.segmentStart && mark < this.length) this.length = mark;

@@ -296,3 +296,16 @@ test("dropin: under Deno, one error names every permission flag that is missing"
   assert.notEqual(cluster.status, 0);
   assert.match(cluster.stderr, /PermissionError: reuseport needs --allow-run --allow-sys --allow-write --allow-net to run a cluster/);
 });
+
+test("dropin: a Deno.serve program that reads info, with only the import changed", async () => {
+  // Deno's docs: Deno.serve({ port, hostname, onListen }, (req, info) => ...) becomes serve(...).
+  const server = serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req, info) => {
+    return new Response(`Hello ${info.remoteAddr.hostname} from ${new URL(req.url).pathname}`);
+  });
+  try {
+    assert.equal(await (await fetch(`http://127.0.0.1:${server.port}/deno`)).text(), "Hello 127.0.0.1 from /deno");
+    assert.equal(server.addr.port, server.port);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -1,8 +1,13 @@
 // What a server sends for a Response, byte for byte: the length and framing of string bodies of every shape,
 // HEAD, HTTP/1.0 and Connection: close, header sets and texts that repeat (the engine sends those from its
-// caches), and a Date header that stays current.
+// caches), a Date header that stays current, and how many sends a large or streamed response takes.
 import { assert, test } from "../_harness.ts";
 import { bodyOf, RawClient, rawExchange, startServer, statusOf, withClient, withServer } from "../_http.ts";
+import { openFds } from "../_fds.ts";
+import { lib } from "../../src/ffi/index.ts";
+import { decodeSockaddr } from "../../src/net/address.ts";
+import { IPPROTO_TCP, SOL_SOCKET } from "../../src/net/constants.ts";
+import { closeFd, connect, readSome, writeSome } from "../../src/net/socket.ts";
 
 const utf8 = new TextEncoder();
 
@@ -142,3 +147,140 @@ test("response-bytes: a cached text response sent on its own and one batched beh
       }
     });
   }));
+
+// Each send of a response wakes the client (on loopback, an inter-processor interrupt per send), so a
+// response goes out in one send: its head with its body, a stream's chunks that are ready together with
+// one another. The server's sockets count what they sent in TCP segments (tcp_info), and a send of up to an
+// MSS (65483 bytes on loopback) is one segment: so segments count sends.
+
+const TCP_INFO = 11;
+/** struct tcp_info: tcpi_data_segs_out, the data segments the socket sent (u32, since Linux 4.6). */
+const DATA_SEGS_OUT_OFFSET = 156;
+const SO_ACCEPTCONN = 30;
+
+/** Data segments sent so far by every connection this process accepted on `port`. */
+function segmentsSent(port: number): number {
+  const address = new Uint8Array(128);
+  const value = new Uint8Array(4);
+  const info = new Uint8Array(256);
+  let total = 0;
+  for (const { fd, target } of openFds()) {
+    if (!target.startsWith("socket:") || lib.rp_getsockname(fd, address) < 0) continue;
+    const local = decodeSockaddr(address, 128);
+    if (local.family === "unix" || local.port !== port) continue;
+    if (lib.rp_getsockopt_bytes(fd, SOL_SOCKET, SO_ACCEPTCONN, value, 4) < 0 || value[0] !== 0) continue; // the listener
+    const length = lib.rp_getsockopt_bytes(fd, IPPROTO_TCP, TCP_INFO, info, info.byteLength);
+    assert.ok(length >= DATA_SEGS_OUT_OFFSET + 4, `tcp_info of fd ${fd}: ${length}`);
+    total += new DataView(info.buffer).getUint32(DATA_SEGS_OUT_OFFSET, true);
+  }
+  return total;
+}
+
+/**
+ * Plain nonblocking sockets, written synchronously: requests written on all of them in one go are all in
+ * the kernel before the server (on this thread) runs, so it answers them in one poll round.
+ */
+class SyncClients {
+  private readonly received: Buffer[][];
+  private constructor(readonly fds: number[]) {
+    this.received = fds.map(() => []);
+  }
+
+  static open(port: number, count: number): SyncClients {
+    const fds: number[] = [];
+    for (let i = 0; i < count; i++) fds.push(connect({ family: "IPv4", address: "127.0.0.1", port }));
+    return new SyncClients(fds);
+  }
+
+  /** Writes `request` on every socket (each takes it whole, or the test fails). */
+  writeAll(request: string): void {
+    const bytes = new TextEncoder().encode(request);
+    for (const fd of this.fds) assert.equal(writeSome(fd, bytes), bytes.byteLength, `request on fd ${fd}`);
+  }
+
+  /** Reads until every socket has `complete` bytes (or 5 s pass), yielding to the server in between. */
+  async readAll(complete: (bytes: Buffer) => boolean): Promise<Buffer[]> {
+    const scratch = new Uint8Array(256 * 1024);
+    const all = () => this.received.map((parts) => Buffer.concat(parts));
+    for (let wait = 0; wait < 5000; wait++) {
+      this.fds.forEach((fd, i) => {
+        for (let n = readSome(fd, scratch); n > 0; n = readSome(fd, scratch)) this.received[i].push(Buffer.from(scratch.subarray(0, n)));
+      });
+      const got = all();
+      if (got.every(complete)) {
+        this.received.forEach((parts) => (parts.length = 0));
+        return got;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    throw new Error("responses did not arrive within 5 s");
+  }
+
+  close(): void {
+    for (const fd of this.fds) closeFd(fd);
+  }
+}
+
+/** A whole response with a Content-Length body. */
+function wholeWithLength(bytes: Buffer): boolean {
+  const split = bytes.indexOf("\r\n\r\n");
+  if (split < 0) return false;
+  const length = /\r\ncontent-length: (\d+)\r\n/i.exec(bytes.subarray(0, split + 2).toString("latin1"))?.[1];
+  return length !== undefined && bytes.length === split + 4 + Number(length);
+}
+
+async function segmentsPerRound(port: number, clients: SyncClients, request: string, complete: (bytes: Buffer) => boolean): Promise<number> {
+  clients.writeAll(request); // a warm-up answer, so that every connection is accepted and its windows are open
+  await clients.readAll(complete);
+  const before = segmentsSent(port);
+  clients.writeAll(request);
+  const answers = await clients.readAll(complete);
+  for (const answer of answers) assert.equal(statusOf(answer.toString("latin1")), 200);
+  return segmentsSent(port) - before;
+}
+
+test("response-bytes: large bodies answered in one round leave in one send each, head and body together", async () => {
+  const text = "t".repeat(32 * 1024);
+  const bytes = new Uint8Array(32 * 1024).fill(0x62); // segments count sends while a response fits the client's window
+  const handler = (request: Request) =>
+    new URL(request.url).pathname === "/text"
+      ? new Response(text, { headers: { "content-type": "text/plain" } })
+      : new Response(bytes, { headers: { "content-type": "application/octet-stream" } });
+  await withServer(handler, {}, async (server) => {
+    const count = 6;
+    const clients = SyncClients.open(server.port, count);
+    try {
+      for (const path of ["/text", "/bytes"]) {
+        const segments = await segmentsPerRound(server.port, clients, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`, wholeWithLength);
+        // One segment per response; one spare for the kernel's own reasons.
+        assert.ok(segments <= count + 1, `${path}: ${segments} segments for ${count} responses`);
+      }
+    } finally {
+      clients.close();
+    }
+  });
+});
+
+test("response-bytes: a streamed body's chunks that are ready together leave in one send", async () => {
+  const chunk = new Uint8Array(1024).fill(0x63);
+  const chunks = 8;
+  const handler = () => {
+    let given = 0;
+    return new Response(new ReadableStream({
+      pull(controller) {
+        if (given++ < chunks) controller.enqueue(chunk);
+        else controller.close();
+      },
+    }));
+  };
+  await withServer(handler, {}, async (server) => {
+    const clients = SyncClients.open(server.port, 1);
+    try {
+      const ended = (bytes: Buffer) => bytes.length > 5 && bytes.subarray(-5).toString("latin1") === "0\r\n\r\n";
+      const segments = await segmentsPerRound(server.port, clients, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ended);
+      assert.ok(segments <= 2, `${segments} segments for one response of ${chunks} chunks`);
+    } finally {
+      clients.close();
+    }
+  });
+});
