@@ -95,7 +95,8 @@ class RecordingResponse extends NativeResponse {
     // Bun derives these bodies' Content-Type when the headers are first read, which must happen before the
     // body is: the sender reads the stream first (Bun.serve sends the same type).
     if (body instanceof Blob || body instanceof FormData || body instanceof URLSearchParams) void this.headers;
-    if (body instanceof Blob && typeof (body as BunFileLike).name === "string" && typeof (body as BunFileLike).exists === "function") {
+    // A Bun.file() is a Blob with a path for a name; a web File (instanceof File) holds its bytes.
+    if (body instanceof Blob && !(body instanceof File) && typeof (body as BunFileLike).name === "string" && typeof (body as BunFileLike).exists === "function") {
       (this as Recorded)[FILE_BODY] = body as BunFileLike;
     }
   }

@@ -146,7 +146,7 @@ export class ResponseSender implements BatchOwner {
     if (bare !== undefined) {
       // `new Response(body)` with no init: status 200 and no headers, so neither is read.
       if (typeof bare === "string") this.sendBareText(bare);
-      else if (this.writeHead(null, bare.byteLength) === BodyMode.ContentLength) this.append(bare);
+      else if (this.writeHead(null, bare.byteLength, runtime.impliedContentType(response)) === BodyMode.ContentLength) this.append(bare);
       return true;
     }
     const body = runtime.staticBody(response);
@@ -154,7 +154,7 @@ export class ResponseSender implements BatchOwner {
     if (typeof body === "string") this.sendText(response, body);
     else {
       const bytes = body === null ? EMPTY : body;
-      if (this.writeHead(response, bytes.byteLength) === BodyMode.ContentLength) this.append(bytes);
+      if (this.writeHead(response, bytes.byteLength, runtime.impliedContentType(response)) === BodyMode.ContentLength) this.append(bytes);
     }
     return true;
   }
@@ -214,12 +214,12 @@ export class ResponseSender implements BatchOwner {
   private sendText(response: Response | null, text: string): void {
     const length = text.length;
     if (length <= SHORT_TEXT_MAX && isAscii(text)) {
-      if (this.writeHead(response, length, true) === BodyMode.ContentLength) this.appendAscii(text);
+      if (this.writeHead(response, length, TEXT_PLAIN) === BodyMode.ContentLength) this.appendAscii(text);
       return;
     }
     if (length < DIRECT_BODY_BYTES_MIN && this.sendAsciiInBatch(response, text)) return;
     const bytes = encodeText(text);
-    if (this.writeHead(response, bytes.byteLength, true) === BodyMode.ContentLength) this.append(bytes);
+    if (this.writeHead(response, bytes.byteLength, TEXT_PLAIN) === BodyMode.ContentLength) this.append(bytes);
   }
 
   /**
@@ -232,7 +232,7 @@ export class ResponseSender implements BatchOwner {
     const length = text.length;
     if (this.isHead) return false; // its Content-Length is the UTF-8 length, whether or not the string is ASCII
     if (batch.buffer.byteLength - batch.length < length + HEAD_BYTES_TYPICAL) this.flushNow(); // the buffer is free again
-    const mode = this.writeHead(response, length, true);
+    const mode = this.writeHead(response, length, TEXT_PLAIN);
     const start = batch.length;
     if (mode === BodyMode.ContentLength && batch.buffer.byteLength - start >= length) {
       const result = encoder.encodeInto(text, batch.buffer.subarray(start, start + length));
@@ -291,11 +291,12 @@ export class ResponseSender implements BatchOwner {
   }
 
   /**
-   * Writes the head into the batch; returns how the body must be framed. `text`: the body was given as a
-   * string, which the Fetch standard types text/plain;charset=UTF-8 unless the handler said otherwise
-   * (a runtime's Response may or may not show that header before it is sent: it is added when missing).
+   * Writes the head into the batch; returns how the body must be framed. `implied`: the Content-Type the body
+   * kind has unless the handler said otherwise (a string is text/plain;charset=UTF-8 by the Fetch standard;
+   * runtime.impliedContentType says what the runtime's own server sends for the rest): a runtime's Response
+   * may or may not show that header before it is sent, so it is added when missing.
    */
-  private writeHead(response: Response | null, bodyLength: number, text = false): BodyMode {
+  private writeHead(response: Response | null, bodyLength: number, implied: string | null = null): BodyMode {
     const list = this.headerList;
     if (response === null) {
       this.fillHead(200, null, bodyLength); // a bare Response (runtime.bareBody)
@@ -305,7 +306,7 @@ export class ResponseSender implements BatchOwner {
       response.headers.forEach(collectHeader);
       headerSink = NO_SINK;
     }
-    if (text && !hasContentType(list)) list.push("content-type", "text/plain;charset=utf-8");
+    if (implied !== null && !hasContentType(list)) list.push("content-type", implied);
     this.head.headerCount = list.length >> 1;
     return this.encodeHead();
   }
@@ -642,7 +643,7 @@ export class ResponseSender implements BatchOwner {
         // One chunk then end: a fixed length. A HEAD answer of unknown length: headers only.
         if (!second.done) cancel(reader);
         const bytes = second.done ? firstBytes : null;
-        mode = this.writeHead(response, bytes ? bytes.byteLength : -1);
+        mode = this.writeHead(response, bytes ? bytes.byteLength : -1, runtime.impliedContentType(response));
         headOut = true;
         if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
         this.flush();
@@ -650,7 +651,7 @@ export class ResponseSender implements BatchOwner {
         return;
       }
       const secondBytes = toBytes(second.value);
-      mode = this.writeHead(response, -1);
+      mode = this.writeHead(response, -1, runtime.impliedContentType(response));
       headOut = true;
       this.beginStreamBody();
       this.streamChunk(mode, firstBytes);
@@ -734,6 +735,8 @@ export class ResponseSender implements BatchOwner {
   };
 }
 
+/** What a string body is, unless the handler said otherwise (the Fetch standard). */
+const TEXT_PLAIN = "text/plain;charset=utf-8";
 /** Strings up to this length are checked for ASCII and copied by a loop (cheaper than a native encode call). */
 const SHORT_TEXT_MAX = 256;
 /** Head bytes that sendAsciiInBatch makes room for before writing one (a longer head still fits, or falls back). */

@@ -309,3 +309,59 @@ test("dropin: a Deno.serve program that reads info, with only the import changed
     await server.shutdown();
   }
 });
+/** The runtime's own server (Bun.serve or Deno.serve) with the same handler. */
+function runtimeServe(fetch: (request: Request) => Response | Promise<Response>): { base: string; stop: () => Promise<void> } {
+  const g = globalThis as unknown as {
+    Bun?: { serve(o: object): { port: number; stop(force: boolean): Promise<void> } };
+    Deno?: { serve(o: object, h: typeof fetch): { addr: { port: number }; shutdown(): Promise<void> } };
+  };
+  if (runtimeName === "bun") {
+    const server = g.Bun!.serve({ hostname: "127.0.0.1", port: 0, fetch });
+    return { base: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+  }
+  const server = g.Deno!.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, fetch);
+  return { base: `http://127.0.0.1:${server.addr.port}`, stop: () => server.shutdown() };
+}
+
+const BODY_KINDS: Record<string, () => Response> = {
+  "string": () => new Response("text"),
+  "string, init": () => new Response("text", { status: 201 }),
+  "Response.json": () => Response.json({ a: 1 }),
+  "Response.json, status": () => Response.json({ a: 1 }, { status: 404 }),
+  "Uint8Array": () => new Response(new Uint8Array([1, 2, 3])),
+  "ArrayBuffer": () => new Response(new Uint8Array([1, 2, 3]).buffer),
+  "Blob with a type": () => new Response(new Blob(["<b>x</b>"], { type: "text/html" })),
+  "Blob without a type": () => new Response(new Blob(["x"])),
+  "File": () => new Response(new File(["{}"], "a.json", { type: "application/json" })),
+  "URLSearchParams": () => new Response(new URLSearchParams({ a: "1", b: "2" })),
+  "FormData": () => {
+    const form = new FormData();
+    form.append("a", "1");
+    return new Response(form);
+  },
+  "ReadableStream": () => new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("s")); c.close(); } })),
+  "null body": () => new Response(null, { status: 204 }),
+  "explicit Content-Type": () => new Response("x", { headers: { "content-type": "application/x-custom" } }),
+};
+
+test("dropin: every body kind gets the Content-Type the runtime's own server sends", async () => {
+  const handler = (request: Request) => BODY_KINDS[decodeURIComponent(new URL(request.url).pathname.slice(1))]();
+  const theirs = runtimeServe(handler);
+  const ours = serve({ hostname: "127.0.0.1", port: 0, onListen() {}, fetch: handler });
+  const differences: string[] = [];
+  try {
+    for (const kind of Object.keys(BODY_KINDS)) {
+      const path = `/${encodeURIComponent(kind)}`;
+      const [a, b] = await Promise.all([fetch(theirs.base + path), fetch(`http://127.0.0.1:${ours.port}${path}`)]);
+      const [bodyA, bodyB] = await Promise.all([a.arrayBuffer(), b.arrayBuffer()]);
+      // A multipart boundary is random: compare what comes before it.
+      const type = (r: Response) => (r.headers.get("content-type") ?? "(none)").replace(/boundary=.*/, "boundary=…").toLowerCase();
+      if (type(a) !== type(b)) differences.push(`${kind}: ${runtimeName} sends ${type(a)}, ours ${type(b)}`);
+      if (a.status !== b.status) differences.push(`${kind}: status ${a.status} against ${b.status}`);
+      if (kind !== "FormData" && bodyA.byteLength !== bodyB.byteLength) differences.push(`${kind}: ${bodyA.byteLength} body bytes against ${bodyB.byteLength}`);
+    }
+  } finally {
+    await Promise.all([theirs.stop(), ours.stop(false)]);
+  }
+  assert.deepEqual(differences, []);
+});
