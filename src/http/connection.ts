@@ -160,7 +160,8 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     if (this.readPaused) {
       this.leftover = appendLeftover(leftover, buffers.subarray(offset, offset + length));
     } else if (leftover === null) {
-      this.consume(buffers, offset, offset + length);
+      if (this.body !== null && this.bodyRemaining > length) this.feedBodyMiddle(buffers.subarray(offset, offset + length));
+      else this.consume(buffers, offset, offset + length);
     } else {
       const total = leftover.byteLength + length;
       const joined = total <= host.readBuffer.byteLength ? host.readBuffer : new Uint8Array(total);
@@ -292,6 +293,17 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     // Bytes came: the client gets bodyTimeoutMs again for the next ones.
     if (start > from && (this.body || this.discarding) && !this.closed) this.awaitBody();
     return start;
+  }
+
+  /**
+   * Ring mode: bytes from the middle of a Content-Length body (more than these are still to come), which a
+   * 64 KiB body brings in 16 completions: straight into the body, without a parsing pass each.
+   */
+  private feedBodyMiddle(bytes: Uint8Array): void {
+    this.bodyRemaining -= bytes.byteLength;
+    this.pushBody(bytes, false);
+    if (this.body !== null && !this.closed) this.awaitBody();
+    this.sender.flush(); // a pull the bytes caused may have owed a 100 Continue
   }
 
   private feedFixed(buffer: Uint8Array, start: number, end: number): number {
