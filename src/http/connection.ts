@@ -69,6 +69,8 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
   /** Ring mode: multishot recvs submitted and not yet ended (a cancelled one may overlap a new one). */
   recvsArmed = 0;
   readonly sender: ResponseSender;
+  /** This connection's keep-alive idle timeout (Bun's server.timeout(request, seconds)); null: the server's. */
+  idleTimeoutMs: number | null = null;
   /** Responses written out so far; HandlerContext.completed waits on it (`responded`). */
   private responsesDone = 0;
   private respondedWaiters: { request: number; settle: () => void }[] | null = null;
@@ -239,7 +241,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     }
     // (afterResponse already set it when the last response went out in this pass)
     if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.deadlineKind !== Deadline.Idle) {
-      host.deadlines.set(this, Deadline.Idle, host.limits.idleTimeoutMs);
+      host.deadlines.set(this, Deadline.Idle, this.idleTimeoutMs ?? host.limits.idleTimeoutMs);
     }
     this.sender.flush();
     return start;
@@ -482,7 +484,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
       return;
     }
     if (this.leftover) this.host.deferResume(this);
-    else this.host.deadlines.set(this, Deadline.Idle, this.host.limits.idleTimeoutMs);
+    else this.host.deadlines.set(this, Deadline.Idle, this.idleTimeoutMs ?? this.host.limits.idleTimeoutMs);
     if (this.readPaused) this.resumeReading();
   }
 
@@ -503,7 +505,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     if (this.closed) return;
     // All of it sent: an idle wait starts now, not while the last answer was still leaving.
     if (this.sender.unsentBytes === 0 && this.deadlineKind === Deadline.Idle) {
-      this.host.deadlines.set(this, Deadline.Idle, this.host.limits.idleTimeoutMs);
+      this.host.deadlines.set(this, Deadline.Idle, this.idleTimeoutMs ?? this.host.limits.idleTimeoutMs);
     }
     if (!this.outputPaused) return;
     this.outputPaused = false;

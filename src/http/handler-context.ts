@@ -18,6 +18,7 @@ export interface ServerSurface {
   readonly pendingRequests: number;
   readonly pendingConnections: number;
   requestIP(request: Request): { address: string; family: "IPv4" | "IPv6" | "unix"; port: number } | null;
+  timeout(request: Request, seconds: number): void;
   stop(closeActive?: boolean): Promise<void>;
   reload(options: object): unknown;
 }
@@ -55,6 +56,11 @@ export class HandlerContext {
 
   requestIP(request: Request): ReturnType<ServerSurface["requestIP"]> {
     return this.#server.requestIP(request);
+  }
+
+  /** Bun: this request's connection may stay idle `seconds` between requests (0: for ever). */
+  timeout(request: Request, seconds: number): void {
+    this.#server.timeout(request, seconds);
   }
 
   /** Bun: the WebSocket upgrade. There are no WebSockets yet: it says so rather than answering false. */

@@ -129,6 +129,18 @@ export class Server implements ServerSurface {
     return this.engine.stats.active;
   }
 
+  /**
+   * Bun's server.timeout(): the connection `request` came on may stay idle `seconds` between requests from
+   * now on, instead of the server's idleTimeout (0: no limit). A request of another server is ignored.
+   */
+  timeout(request: Request, seconds: number): void {
+    if (typeof seconds !== "number" || !(seconds >= 0) || !Number.isFinite(seconds)) {
+      throw new ConfigError("timeout seconds", `must be a non-negative number, got ${JSON.stringify(seconds)}`);
+    }
+    const conn = this.engine.requestOwners.get(request);
+    if (conn) conn.idleTimeoutMs = seconds === 0 ? Infinity : Math.round(seconds * 1000);
+  }
+
   /** Requests with the handler or being answered now. */
   get pendingRequests(): number {
     return this.engine.pendingRequests;

@@ -1,7 +1,7 @@
 // Bun.serve and Deno.serve programs with only the import changed: the handler's second argument (Bun's
 // server, Deno's info), Bun's routes, numeric-string ports, the startup line, options not supported yet.
 import { assert, test } from "../_harness.ts";
-import { withServer } from "../_http.ts";
+import { withClient, withServer } from "../_http.ts";
 import { announcedPort, listenersOn } from "../_cluster.ts";
 import { ConfigError, serve } from "../../src/index.ts";
 import { Router } from "../../src/http/routes.ts";
@@ -364,4 +364,31 @@ test("dropin: every body kind gets the Content-Type the runtime's own server sen
     await Promise.all([theirs.stop(), ours.stop(false)]);
   }
   assert.deepEqual(differences, []);
+});
+
+test("dropin: server.timeout(request, seconds) sets that connection's idle timeout; 0 lets it stay idle", async () => {
+  const handler = (req: Request, server: { timeout(r: Request, s: number): void }) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/short") server.timeout(req, 0.2);
+    if (path === "/forever") server.timeout(req, 0);
+    return new Response(path);
+  };
+  const ask = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+  // /short on a server whose idle timeout is 30 s: closed after its own 0.2 s.
+  await withServer(handler, { idleTimeout: 30 }, (server) =>
+    withClient(server.port, async (client) => {
+      await client.write(ask("/short"));
+      await client.closedByPeer(10_000);
+    }));
+  // /forever on a server whose idle timeout is 0.4 s: still served after four of those.
+  await withServer(handler, { idleTimeout: 0.4 }, async (server) => {
+    await withClient(server.port, async (client) => {
+      await client.write(ask("/forever"));
+      await client.until((text) => text.endsWith("/forever"));
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      await client.write(ask("/again"));
+      assert.match(await client.until((text) => text.endsWith("/again")), /\/again$/);
+    });
+    assert.throws(() => server.timeout(new Request("http://x/"), -1), /timeout seconds must be a non-negative number/);
+  });
 });
