@@ -12,12 +12,22 @@ import type { Options } from "../serve.ts";
 import { currentWorkerContext } from "../cluster/worker.ts";
 import { doctor } from "./doctor.ts";
 import { statsCommand } from "./stats.ts";
+import packageJson from "../../package.json" with { type: "json" };
 
-const USAGE = `usage: reuseport serve <module> [options]
-       reuseport stats [primary pid]   counters of running clusters, per worker
-       reuseport doctor                what this machine allows
+const COMMANDS = `usage: reuseport <command> [options]
 
-serve options:
+commands:
+  serve <module>    serve a module's default export with N workers on one port
+  stats             counters of running clusters, per worker
+  doctor            what this machine allows a reuseport server
+  version           the version of reuseport
+  help [command]    this text, or a command's
+
+\`reuseport <command> --help\` shows each command's options.`;
+
+const SERVE_USAGE = `usage: reuseport serve <module> [options]
+
+options:
   --port <n>            port (default $PORT or 3000; 0 picks a free one)
   --hostname <ip>       address to bind (default 0.0.0.0)
   --workers <n|auto>    workers in the port's reuseport group (default auto)
@@ -25,8 +35,32 @@ serve options:
   --mode <where>        thread | process (default: Bun threads, Deno processes)
   --metrics-port <n>    serve Prometheus /metrics from the primary on this port
 
-The module's default export is { fetch } (a Hono app works as is), optionally with serve()
-options such as port or limits; flags override them.`;
+The module's default export is { fetch } or { routes } (a Hono app works as is), optionally with
+serve() options such as port or limits; flags override them. SIGHUP reloads the workers one at a
+time, SIGTERM and SIGINT stop gracefully.`;
+
+const STATS_USAGE = `usage: reuseport stats [<primary pid> | --port <n>] [--json]
+
+Per worker: pid, thread, pinned CPU ("-" when unpinned), state, restarts, open connections, accepted
+connections, requests and CPU seconds; per cluster the balance of accepted connections. The balance
+alert (max deviation > 0.15, the seed guide's rule) waits for 400 accepted connections per worker on
+average: below that, chance alone moves a worker's share by more than that.
+  --port <n>   the cluster serving this port
+  --json       one JSON document: { "clusters": [{ "primaryPid", "workers": [...], "totals", "balance" }] }`;
+
+const DOCTOR_USAGE = `usage: reuseport doctor [--json]
+
+Kernel, CPUs, file limit, the sysctls that matter (somaxconn, tcp_migrate_req, ...), BPF and io_uring,
+each with what it means for a reuseport server.
+  --json   one JSON document: { "kernel", "cpusAllowed", "fileLimit", "sysctls", "bpf", "ioUring" }`;
+
+function environmentHelp(): string {
+  const lines = Object.values(settings).filter((setting) => !setting.internal).map((setting) => `  ${setting.name.padEnd(27)} ${setting.meaning.split(". ")[0].replace(/\.$/, "")}`);
+  return `environment:\n${lines.join("\n")}\n\nexit codes: 0 success, 1 the server failed (a crash loop, a failed start), 2 bad arguments or options`;
+}
+
+const USAGE = `${COMMANDS}\n\n${environmentHelp()}`;
+const HELP: Record<string, string> = { serve: SERVE_USAGE, stats: STATS_USAGE, doctor: DOCTOR_USAGE, version: "usage: reuseport version", help: "usage: reuseport help [command]" };
 
 const FLAGS: Record<string, keyof Options | "metricsPort"> = {
   "--port": "port", "--hostname": "hostname", "--workers": "workers", "--balance": "balance", "--mode": "mode",
@@ -61,6 +95,13 @@ function integerFlag(name: string, value: string): number {
   return Number(value);
 }
 
+/** --workers: "auto" or a positive integer, one message for every other value. */
+function workersFlag(value: string): number | "auto" {
+  if (value === "auto") return "auto";
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError("--workers", `must be a positive integer or auto, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 async function serveCommand(args: string[]): Promise<void> {
   const { module, flags } = parseServeArgs(args);
   const loaded = await import(pathToFileURL(resolve(module)).href);
@@ -78,7 +119,7 @@ async function serveCommand(args: string[]): Promise<void> {
   for (const key of MODULE_OPTIONS) if (app[key] !== undefined) (options as Record<string, unknown>)[key] = app[key];
   if (flags.port !== undefined) options.port = integerFlag("port", flags.port);
   if (flags.hostname !== undefined) options.hostname = flags.hostname;
-  if (flags.workers !== undefined) options.workers = flags.workers === "auto" ? "auto" : integerFlag("workers", flags.workers);
+  if (flags.workers !== undefined) options.workers = workersFlag(flags.workers);
   if (flags.balance !== undefined) options.balance = flags.balance as Options["balance"];
   if (flags.mode !== undefined) options.mode = flags.mode as Options["mode"];
   if (flags.metricsPort !== undefined) options.metrics = { port: integerFlag("metrics-port", flags.metricsPort) };
@@ -89,16 +130,27 @@ async function serveCommand(args: string[]): Promise<void> {
   }
 }
 
+const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === "serve") return serveCommand(rest);
-  if (command === "doctor") return doctor();
-  if (command === "stats") return statsCommand(rest);
-  if (command === "--help" || command === "-h" || command === undefined) {
-    console.log(USAGE);
-    return;
+  if (command === undefined || isHelp(command)) return void console.log(USAGE);
+  if (command === "help") {
+    if (rest[0] === undefined) return void console.log(USAGE);
+    if (HELP[rest[0]] === undefined) throw new ConfigError(rest[0], `is not a command\n\n${COMMANDS}`);
+    return void console.log(HELP[rest[0]]);
   }
-  throw new ConfigError(command, `is not a command\n\n${USAGE}`);
+  if (command === "version" || command === "--version" || command === "-V") return void console.log(`reuseport ${version()}`);
+  if (HELP[command] !== undefined && rest.some(isHelp)) return void console.log(HELP[command]);
+  if (command === "serve") return serveCommand(rest);
+  if (command === "doctor") return doctor(rest);
+  if (command === "stats") return statsCommand(rest);
+  throw new ConfigError(command, `is not a command\n\n${COMMANDS}`);
+}
+
+/** The package's version, from its package.json (the compiled binary embeds it). */
+function version(): string {
+  return (packageJson as { version: string }).version;
 }
 
 /** Whether this file is the program's entry: in a thread worker import.meta.main is false, so

@@ -70,6 +70,11 @@ export function kernelListenStats(port: number): KernelListenStats | null {
 const STATES = ["exited", "starting", "listening", "retiring", "exited"] as const;
 /** The seed guide's alert threshold on per-worker imbalance. */
 export const BALANCE_ALERT = 0.15;
+/**
+ * The alert waits for this many accepted connections per worker on average: with fewer, chance alone moves a
+ * worker's share by more than 15 % (one standard deviation of a random share is about 1/sqrt(n): 5 % at 400).
+ */
+export const BALANCE_ALERT_MIN_PER_WORKER = 400;
 
 /** Per-worker counters (retired generations plus live slots), totals and balance. */
 export function collectStats(shared: SharedStats, workerCount: number): ClusterStats {
@@ -126,5 +131,5 @@ export function balanceOf(values: number[]): ClusterStats["balance"] {
   const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
   const coefficientOfVariation = Math.sqrt(variance) / mean;
   const maxDeviation = Math.max(...values.map((v) => Math.abs(v - mean) / mean));
-  return { coefficientOfVariation, maxDeviation, alert: maxDeviation > BALANCE_ALERT };
+  return { coefficientOfVariation, maxDeviation, alert: maxDeviation > BALANCE_ALERT && mean >= BALANCE_ALERT_MIN_PER_WORKER };
 }
