@@ -2,7 +2,7 @@
 // io_uring), as lines for people or one JSON document for scripts (keys documented in the command's help).
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
-import { allowedCpus, getFileLimit } from "../os.ts";
+import { allowedCpus, autoWorkerCount, cpuQuota, getFileLimit } from "../os.ts";
 import { constantProgram, loadProgram, PROG_TYPE_SOCKET_FILTER } from "../net/bpf.ts";
 import { lib } from "../ffi/index.ts";
 import { errnoName } from "../ffi/errno.ts";
@@ -46,6 +46,8 @@ export function doctorReport() {
   return {
     kernel: release(),
     cpusAllowed: allowedCpus().length,
+    cpuQuota: cpuQuota(),
+    autoWorkers: autoWorkerCount(),
     fileLimit: { soft: limit.soft, hard: limit.hard },
     sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, sysctl(name)])),
     bpf: bpfAvailable(),
@@ -66,6 +68,7 @@ export function doctor(args: string[] = []): void {
   const rows: [string, string][] = [
     ["kernel", report.kernel],
     ["cpus allowed", String(report.cpusAllowed)],
+    ["cgroup CPU quota", `${report.cpuQuota === null ? "none" : `${report.cpuQuota} CPUs`} (workers: "auto" starts ${report.autoWorkers})`],
     ["RLIMIT_NOFILE", `soft ${report.fileLimit.soft}, hard ${report.fileLimit.hard} (the primary raises soft to min(hard, 100000))`],
     ["net.core.somaxconn", `${sysctls["net.core.somaxconn"]} (listen backlog cap; default backlog 4096)`],
     ["net.ipv4.tcp_migrate_req", `${sysctls["net.ipv4.tcp_migrate_req"]} (1: a closing listener hands its queue on; needed for zero-drop reloads with hash balance)`],

@@ -52,7 +52,8 @@ const DOCTOR_USAGE = `usage: reuseport doctor [--json]
 
 Kernel, CPUs, file limit, the sysctls that matter (somaxconn, tcp_migrate_req, ...), BPF and io_uring,
 each with what it means for a reuseport server.
-  --json   one JSON document: { "kernel", "cpusAllowed", "fileLimit", "sysctls", "bpf", "ioUring" }`;
+  --json   one JSON document: { "kernel", "cpusAllowed", "cpuQuota", "autoWorkers", "fileLimit", "sysctls",
+           "bpf", "ioUring" }`;
 
 function environmentHelp(): string {
   const lines = Object.values(settings).filter((setting) => !setting.internal).map((setting) => `  ${setting.name.padEnd(27)} ${setting.meaning.split(". ")[0].replace(/\.$/, "")}`);

@@ -7,7 +7,7 @@ import process from "node:process";
 import { lib, runtime, type WorkerHandle, type WorkerMode } from "../ffi/index.ts";
 import { BpfError, ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
-import { allowedCpus, raiseFileLimit } from "../os.ts";
+import { allowedCpus, autoWorkerCount, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
 import { CLUSTER_PERMISSIONS, requirePermissions } from "../ffi/permissions.ts";
 import { checkPort } from "../net/address.ts";
@@ -68,7 +68,7 @@ function checkMetrics(metrics: ClusterOptions["metrics"]): void {
 
 export function resolveWorkerCount(workers: unknown): number {
   if (workers === undefined) return 1;
-  if (workers === "auto") return allowedCpus().length;
+  if (workers === "auto") return autoWorkerCount();
   if (typeof workers !== "number" || !Number.isInteger(workers) || workers <= 0) {
     throw new ConfigError("workers", `must be a positive integer or "auto", got ${JSON.stringify(workers)}`);
   }

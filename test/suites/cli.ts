@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { balanceOf } from "../../src/cluster/cluster-stats.ts";
+import { cpuQuota } from "../../src/os.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -79,13 +80,24 @@ test("cli: doctor --json is one document with the documented keys", () => {
   const result = cli("doctor", "--json");
   assert.equal(result.status, 0, result.stderr);
   const report = JSON.parse(result.stdout);
-  assert.deepEqual(Object.keys(report), ["kernel", "cpusAllowed", "fileLimit", "sysctls", "bpf", "ioUring"]);
+  assert.deepEqual(Object.keys(report), ["kernel", "cpusAllowed", "cpuQuota", "autoWorkers", "fileLimit", "sysctls", "bpf", "ioUring"]);
+  assert.ok(report.cpuQuota === null || report.cpuQuota > 0);
+  assert.ok(report.autoWorkers >= 1 && report.autoWorkers <= report.cpusAllowed);
   assert.equal(typeof report.kernel, "string");
   assert.ok(Number.isInteger(report.cpusAllowed) && report.cpusAllowed > 0);
   assert.ok(report.fileLimit.soft > 0 && report.fileLimit.hard >= report.fileLimit.soft);
   assert.equal(typeof report.sysctls["net.core.somaxconn"], "string");
   for (const capability of [report.bpf, report.ioUring]) assert.deepEqual(Object.keys(capability), ["available", "detail"]);
 }, { timeoutMs: 30_000 });
+
+test("cli: workers \"auto\" honours the cgroup CPU quota: v2 cpu.max up the tree (the tightest wins), else v1 cfs", () => {
+  const files = (entries: Record<string, string>) => (path: string) => entries[path] ?? null;
+  assert.equal(cpuQuota(files({ "/proc/self/cgroup": "0::/\n" })), null, "no limit anywhere");
+  assert.equal(cpuQuota(files({ "/proc/self/cgroup": "0::/a/b\n", "/sys/fs/cgroup/a/b/cpu.max": "max 100000\n", "/sys/fs/cgroup/a/cpu.max": "150000 100000\n" })), 2, "1.5 CPUs on the parent: 2");
+  assert.equal(cpuQuota(files({ "/proc/self/cgroup": "0::/a/b\n", "/sys/fs/cgroup/a/b/cpu.max": "100000 100000", "/sys/fs/cgroup/a/cpu.max": "400000 100000" })), 1, "the child's is tighter");
+  assert.equal(cpuQuota(files({ "/proc/self/cgroup": "4:cpu,cpuacct:/docker/x\n", "/sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_quota_us": "300000", "/sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_period_us": "100000" })), 3, "cgroup v1");
+  assert.equal(cpuQuota(files({ "/proc/self/cgroup": "1:cpu:/\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000" })), null, "v1 without a quota");
+});
 
 test("cli: the balance alert waits for 400 accepted connections per worker", () => {
   assert.equal(balanceOf([1, 3]).alert, false, "3 requests: far apart, but chance");
