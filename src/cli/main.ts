@@ -69,7 +69,7 @@ const FLAGS: Record<string, keyof Options | "metricsPort"> = {
 };
 
 const MODULE_OPTIONS = [
-  "port", "hostname", "compression", "error", "onError", "onListen", "limits", "idleTimeout", "maxRequestBodySize", "backlog",
+  "port", "hostname", "compression", "health", "error", "onError", "onListen", "limits", "idleTimeout", "maxRequestBodySize", "backlog",
   "ipv6Only", "development", "workers", "balance", "mode", "metrics", "restartsMax", "restartWindowMs", "stopTimeoutMs",
 ] as const;
 

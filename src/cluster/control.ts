@@ -11,7 +11,8 @@ import { SOL_SOCKET } from "../net/constants.ts";
 
 export type ToWorker =
   /** handedOver: the worker's listening socket now serves its successor too; it leaves it open (see Engine.stop). */
-  | { type: "stop"; graceful: boolean; idleGraceMs: number; timeoutMs: number; handedOver: boolean };
+  /** drainMs: the health endpoint answers 503 this long, listener open, before the stop begins (the cluster's stop). */
+  | { type: "stop"; graceful: boolean; idleGraceMs: number; timeoutMs: number; handedOver: boolean; drainMs: number };
 
 export type ToPrimary =
   | { type: "hello"; slot: number; id: number; generation: number; pid: number }

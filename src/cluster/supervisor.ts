@@ -10,6 +10,7 @@ import { Listener } from "../net/listener.ts";
 import { allowedCpus, autoWorkerCount, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
 import { CLUSTER_PERMISSIONS, requirePermissions } from "../ffi/permissions.ts";
+import { Health } from "../http/health.ts";
 import { checkPort } from "../net/address.ts";
 import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
@@ -116,6 +117,8 @@ export class ClusterServer {
   private steering: SteeringSetup | null = null;
   private reservation: Listener | null;
   private stopping = false;
+  /** How long a stop lets the workers' health endpoints answer 503 before their listeners close. */
+  private readonly drainDelayMs: number;
   private metricsServer: { stop(): Promise<void>; port: number } | null = null;
   private readonly signalHandlers: [string, () => void][] = [];
   /** Resolvers for "worker id has listened at least once" (what `listening` waits for). */
@@ -138,6 +141,7 @@ export class ClusterServer {
     // The same checks a worker will make, before anything starts.
     requirePermissions(CLUSTER_PERMISSIONS, "to run a cluster");
     if (kind === "udp") checkUdpOptions(single as UdpServeOptions);
+    this.drainDelayMs = kind === "http" ? (Health.from((single as ServeOptions).health)?.drainDelayMs ?? 0) : 0;
     const port = kind === "udp" ? checkPort((single as UdpServeOptions).port ?? 0) : normalizeOptions(single as ServeOptions).port;
     this.workerCount = workers;
     this.mode = options.mode ?? runtime.defaultWorkerMode;
@@ -479,11 +483,13 @@ export class ClusterServer {
     return error;
   }
 
-  private retire(member: Member, graceful: boolean, handedOver = false): void {
+  /** drain: the cluster stops (not a reload): the workers' health endpoints drain first. */
+  private retire(member: Member, graceful: boolean, handedOver = false, drain = false): void {
     member.state = "retiring";
     this.shared.slot(member.slot)[F.state] = SlotState.Retiring;
     const sent = this.control.send(member.slot, {
       type: "stop", graceful, idleGraceMs: IDLE_GRACE_MS, timeoutMs: this.options.stopTimeoutMs ?? 30_000, handedOver,
+      drainMs: drain && graceful ? this.drainDelayMs : 0,
     });
     if (!sent) member.handle.kill(); // never reached its control socket
   }
@@ -492,11 +498,11 @@ export class ClusterServer {
   async stop(options: { graceful?: boolean } | boolean = {}): Promise<void> {
     const graceful = typeof options === "boolean" ? !options : options.graceful ?? true;
     this.stopping = true;
-    for (const member of this.members.values()) this.retire(member, graceful);
+    for (const member of this.members.values()) this.retire(member, graceful, false, true);
     this.checkFinished();
     const deadline = setTimeout(() => {
       for (const member of this.members.values()) member.handle.kill();
-    }, (this.options.stopTimeoutMs ?? 30_000) + 1000);
+    }, (this.options.stopTimeoutMs ?? 30_000) + (graceful ? this.drainDelayMs : 0) + 1000);
     await this.finished.catch(() => {});
     clearTimeout(deadline);
   }

@@ -13,6 +13,7 @@ import { requestTarget } from "../http/request.ts";
 import { collectStats } from "./cluster-stats.ts";
 import { exposition } from "./metrics.ts";
 import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
+import type { Health } from "../http/health.ts";
 import { serveUdpSingle, type UdpServeOptions, type UdpServer } from "../udp/server.ts";
 import { ControlClient, type ToWorker } from "./control.ts";
 import { F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
@@ -114,7 +115,7 @@ interface Service {
  * on request (forced after the deadline), ends when the primary goes away, then releases the
  * slot and ends this worker (thread or process).
  */
-function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float64Array, service: Service, port: number, inherited: boolean, release: () => void): void {
+function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float64Array, service: Service, port: number, inherited: boolean, release: () => void, health: Health | null = null): void {
   let stopping = false;
   let control: ControlClient | null = null;
   const finish = () => {
@@ -135,12 +136,19 @@ function superviseWorker(context: WorkerContext, stats: SharedStats, slot: Float
     if (message.type !== "stop" || stopping) return;
     stopping = true;
     slot[F.state] = SlotState.Retiring;
-    service.stop(message.graceful, message.idleGraceMs, message.handedOver);
-    const force = setTimeout(() => service.stop(false, 0), message.timeoutMs);
-    service.closed.then(() => {
-      clearTimeout(force);
-      finish();
-    });
+    const stop = () => {
+      service.stop(message.graceful, message.idleGraceMs, message.handedOver);
+      const force = setTimeout(() => service.stop(false, 0), message.timeoutMs);
+      service.closed.then(() => {
+        clearTimeout(force);
+        finish();
+      });
+    };
+    // The cluster stops: the health endpoint answers 503 for the drain delay while everything still serves.
+    if (health !== null && message.drainMs > 0) {
+      health.draining = true;
+      setTimeout(stop, message.drainMs);
+    } else stop();
   };
   // A closed control socket means the primary is gone (crashed or killed): nobody supervises us.
   ControlClient.connect(context.controlPath, onMessage, stopNow).then((client) => {
@@ -212,8 +220,8 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     if (steering && !context.sameProcess) {
       for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
     }
-  });
-  const server = new Server(engine, listener, "worker", options);
+  }, normalized.health);
+  const server = new Server(engine, listener, "worker", { ...options, healthEndpoint: normalized.health });
   options.onListen?.(server.addr);
   return server;
 }

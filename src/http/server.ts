@@ -7,6 +7,7 @@ import type { ErrorHandler, Handler } from "./answers.ts";
 import type { HandlerContext, ServerSurface } from "./handler-context.ts";
 import { routedHandler, Router, type Routes } from "./routes.ts";
 import { checkCompression, type CompressionOptions, compressing } from "./compression.ts";
+import { Health, type HealthOptions } from "./health.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import type { CounterName } from "../counters.ts";
 import { checkIoMode, type IoMode, settings } from "../config.ts";
@@ -21,6 +22,8 @@ export interface ServeOptions {
   handler?: (request: Request, server: ServeInfo) => Response | Promise<Response>;
   /** Bun.serve's routes: exact paths, `:params` (req.params), `*` wildcards, per-method objects, static Responses, false. */
   routes?: Routes;
+  /** A readiness endpoint answered before routes and handler; 503 while a graceful stop drains (health.ts). */
+  health?: boolean | HealthOptions;
   /** Opt-in gzip/Brotli of compressible responses, negotiated from Accept-Encoding (compression.ts). */
   compression?: boolean | CompressionOptions;
   /** Default: $PORT, else 3000. 0 picks a free port (read it back from server.port). A numeric string is taken too. */
@@ -57,7 +60,7 @@ export interface ServeOptions {
 }
 
 const KNOWN = new Set<string>([
-  "fetch", "handler", "routes", "compression", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
+  "fetch", "handler", "routes", "compression", "health", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
   "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers", "io",
 ]);
 
@@ -90,18 +93,20 @@ export class Server implements ServerSurface {
   /** Bun.serve's development flag, as given (it changes nothing here). */
   readonly development: boolean;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The compression the server started with: a reload's handlers get it too. */
+  /** The compression and health endpoint the server started with: a reload's handlers get them too. */
   private readonly compression: CompressionSettings;
+  private readonly health: Health | null;
 
   constructor(
     private readonly engine: Engine,
     private readonly listener: Listener,
     role: "single" | "worker" = "single",
-    options: Pick<ServeOptions, "development" | "compression"> = {},
+    options: Pick<ServeOptions, "development" | "compression"> & { healthEndpoint?: Health | null } = {},
   ) {
     this.role = role;
     this.development = options.development === true;
     this.compression = checkCompression(options.compression);
+    this.health = options.healthEndpoint ?? null;
     engine.answers.surface = this;
     this.io = engine.readsByRing ? "io_uring" : "epoll";
     const { address } = listener;
@@ -156,7 +161,7 @@ export class Server implements ServerSurface {
     for (const key of Object.keys(options)) {
       if (!RELOADABLE.has(key)) throw new ConfigError(key, "cannot change in server.reload() (only fetch, handler, routes, error, onError)");
     }
-    const { fetch, error } = handlers(options, this.compression);
+    const { fetch, error } = handlers(options, this.compression, this.health);
     this.engine.answers.replace(fetch, error);
     return this;
   }
@@ -169,6 +174,11 @@ export class Server implements ServerSurface {
   /** Stops accepting and ends connections (see StopOptions); also Bun's stop(closeActive). */
   stop(options: StopOptions | boolean = {}): Promise<void> {
     const { graceful = true, timeoutMs = 30_000 } = typeof options === "boolean" ? { graceful: !options } : options;
+    if (graceful && this.health !== null && !this.health.draining) {
+      // The health endpoint turns 503 and the listener stays open for its drain delay, then the stop goes on.
+      void this.health.drain().then(() => this.stop({ graceful: true, timeoutMs }));
+      return this.finished;
+    }
     this.engine.stop(graceful);
     if (graceful && this.stopTimer === null) {
       this.stopTimer = setTimeout(() => this.engine.stop(false), timeoutMs);
@@ -190,13 +200,15 @@ type CompressionSettings = ReturnType<typeof checkCompression>;
 function handlers(
   options: Pick<ServeOptions, "fetch" | "handler" | "routes" | "error" | "onError">,
   compression: CompressionSettings,
+  health: Health | null,
 ): { fetch: Handler; error: ErrorHandler | null } {
   const fetch = pick<Handler>(options as ServeOptions, "fetch", "handler");
   checkFunction("fetch", fetch, options.routes === undefined);
   const error = pick<ErrorHandler>(options as ServeOptions, "error", "onError");
   checkFunction("error", error, false);
   const routed = options.routes === undefined ? fetch! : routedHandler(new Router(options.routes), fetch ?? null);
-  return { fetch: compression === null ? routed : compressing(routed, compression), error: error ?? null };
+  const compressed = compression === null ? routed : compressing(routed, compression);
+  return { fetch: health === null ? compressed : health.wrap(compressed), error: error ?? null };
 }
 
 /** A port number, or a string of digits (process.env.PORT as Bun.serve takes it); the listener checks the range. */
@@ -228,7 +240,8 @@ export function normalizeOptions(options: ServeOptions) {
     if (NOT_YET[key] !== undefined && (options as Record<string, unknown>)[key] !== undefined) throw new ConfigError(key, `is not supported yet: ${NOT_YET[key]}`);
     if (!KNOWN.has(key) && NOT_YET[key] === undefined) throw new ConfigError(key, "is not a serve() option");
   }
-  const { fetch, error } = handlers(options, checkCompression(options.compression));
+  const health = Health.from(options.health);
+  const { fetch, error } = handlers(options, checkCompression(options.compression), health);
   checkFunction("onListen", options.onListen, false);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError("signal", "must be an AbortSignal");
   const limits = resolveLimits(options.limits);
@@ -250,12 +263,12 @@ export function normalizeOptions(options: ServeOptions) {
   if (options.transport === "unix" && path === undefined) throw new ConfigError("transport", "\"unix\" needs path");
   const port = portOf(options.port);
   const io = options.io === undefined ? undefined : checkIoMode(options.io);
-  return { fetch, error, limits, path, port, io };
+  return { fetch, error, limits, path, port, io, health };
 }
 
 /** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
 export function serveSingle(options: ServeOptions): Server {
-  const { fetch, error, limits, path, port, io } = normalizeOptions(options);
+  const { fetch, error, limits, path, port, io, health } = normalizeOptions(options);
   const listener = Listener.openSync(path !== undefined
     ? { path, backlog: options.backlog }
     : { hostname: options.hostname ?? "0.0.0.0", port, backlog: options.backlog, ipv6Only: options.ipv6Only, reusePort: options.reusePort ?? true });
@@ -266,7 +279,7 @@ export function serveSingle(options: ServeOptions): Server {
     listener.close();
     throw failure;
   }
-  const server = new Server(engine, listener, "single", options);
+  const server = new Server(engine, listener, "single", { ...options, healthEndpoint: health });
   if (options.signal) {
     if (options.signal.aborted) void server.stop();
     else options.signal.addEventListener("abort", () => void server.stop(), { once: true });

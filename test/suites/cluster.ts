@@ -3,6 +3,7 @@
 import { assert, test } from "../_harness.ts";
 import { ClusterChild, listenersOn, load, oneShot, percentile, withCluster } from "../_cluster.ts";
 import { isRoot, openFds } from "../_net.ts";
+import { crashLine } from "../_load.ts";
 import { connect, closeFd } from "../../src/net/socket.ts";
 import { allowedCpus, withCpu } from "../../src/os.ts";
 import { probeRing } from "../../src/net/poll-loop.ts";
@@ -330,3 +331,29 @@ test("cluster: a cluster's stats() carries the kernel's listen figures (host-wid
     await cluster.stop(); // a no-op once it has exited
   }
 }, { timeoutMs: 40_000 });
+
+for (const mode of ["thread", "process"] as const) {
+  test(`cluster: on SIGTERM the health endpoint answers 503 for drainDelayMs while the workers still serve, then the cluster stops (${mode})`, async () => {
+    const cluster = await ClusterChild.start({ workers: 2, mode, health: { path: "/healthz", drainDelayMs: 1500 } });
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${cluster.port}${path}`, { headers: { connection: "close" } });
+      return { status: response.status, body: await response.text() };
+    };
+    try {
+      assert.deepEqual(await get("/healthz"), { status: 200, body: "ok" });
+      assert.equal((await get("/")).status, 200);
+      const signalled = Date.now();
+      cluster.signal("SIGTERM");
+      let draining = { status: 200, body: "" };
+      for (let i = 0; i < 200 && draining.status !== 503; i++) draining = await get("/healthz"); // bounded: the signal takes a moment
+      assert.deepEqual(draining, { status: 503, body: "draining" });
+      const served = await get("/"); // a new connection while draining: the listeners are still open
+      assert.equal(served.status, 200, "requests are still served while the endpoint drains");
+      assert.equal(await cluster.exited, 0);
+      assert.ok(Date.now() - signalled >= 1400, `the stop waited for the drain delay: ${Date.now() - signalled} ms`);
+      assert.equal(crashLine(cluster.stderr), null, cluster.stderr);
+    } finally {
+      cluster.signal("SIGKILL");
+    }
+  }, { timeoutMs: 40_000 });
+}

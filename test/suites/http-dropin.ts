@@ -392,3 +392,25 @@ test("dropin: server.timeout(request, seconds) sets that connection's idle timeo
     assert.throws(() => server.timeout(new Request("http://x/"), -1), /timeout seconds must be a non-negative number/);
   });
 });
+
+test("dropin: health answers its path before routes and handler, 503 while stop() drains; bad health options are refused", async () => {
+  let calls = 0;
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {}, health: { drainDelayMs: 300 }, routes: { "/*": () => (calls++, new Response("route")) } });
+  const base = `http://127.0.0.1:${server.port}`;
+  assert.deepEqual([(await get(base, "/healthz")).status, (await get(base, "/healthz?probe=1")).body], [200, "ok"]);
+  assert.equal((await get(base, "/healthz", { method: "POST", body: "" })).body, "route", "only GET and HEAD are the endpoint's");
+  assert.equal(calls, 1);
+  const stopped = server.stop();
+  const draining = await get(base, "/healthz");
+  assert.deepEqual([draining.status, draining.body, draining.headers.get("cache-control")], [503, "draining", "no-store"]);
+  assert.equal((await get(base, "/other")).body, "route", "still serving while it drains");
+  await stopped;
+  for (const [health, message] of [
+    [{ path: "healthz" }, /health.path must be a path starting with \//],
+    [{ drainDelayMs: -1 }, /health.drainDelayMs must be an integer from 0 to 60000/],
+    [{ every: 1 }, /health.every is not a health option/],
+    ["yes", /health must be true, false or/],
+  ] as const) {
+    assert.throws(() => serve({ port: 0, onListen() {}, fetch: () => new Response(""), health: health as never }), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message));
+  }
+});
