@@ -47,6 +47,14 @@ export class StreamBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /**
+   * Whether a pending queue should keep the buffer itself rather than a copy of its bytes: only when they
+   * fill most of it, so that what the queue counts is about what it holds.
+   */
+  get worthKeeping(): boolean {
+    return this.length * 2 >= this.bytes.byteLength;
+  }
+
   /** Empties the buffer; `handedOver`: a pending queue keeps the memory, so the next write takes another. */
   clear(handedOver: boolean): void {
     this.length = 0;
