@@ -1,5 +1,5 @@
 // One HTTP/1.1 connection: parse heads from the bytes read, hand requests to the handler one
-// at a time (pipelined ones wait their turn), stream request bodies, write responses in order.
+// at a time (pipelined ones wait their turn), feed request bodies (body.ts), write responses in order.
 // Reads go into the engine's shared buffer; only bytes left over between reads are copied.
 import { lib } from "../ffi/index.ts";
 import { EAGAIN } from "../ffi/errno.ts";

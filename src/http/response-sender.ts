@@ -355,7 +355,8 @@ export class ResponseSender implements BatchOwner {
    * Sends `first` then `second` in one writev; what the socket does not take waits in the pending queue, as
    * a copy (the bytes are the batch's, the scratch's or the handler's, and may change), except that
    * `first` is kept as it is when `copyFirst` is false (the caller hands its memory over). Returns whether
-   * part of `first` was kept.
+   * part of `first` was kept. writev has no MSG_NOSIGNAL; Bun and Deno ignore SIGPIPE, so a peer that left
+   * is EPIPE here as it is for send().
    */
   private sendPair(first: Uint8Array, second: Uint8Array, copyFirst: boolean): boolean {
     const conn = this.conn;
@@ -718,7 +719,7 @@ export class ResponseSender implements BatchOwner {
     const stream = this.stream;
     if (stream.length === 0 && data.byteLength === 0) return;
     if (this.batch.holds(this)) this.batch.flush(); // bytes of ours queued in the batch go first
-    const kept = this.sendPair(stream.contents, data, false);
+    const kept = this.sendPair(stream.contents, data, !stream.worthKeeping);
     stream.clear(kept);
   }
 

@@ -4,24 +4,36 @@
 // burst, not per chunk. The batch buffer cannot hold them, since other connections write into it
 // while a stream waits for its next chunk.
 
-/** Bytes of one stream buffer: what a burst of chunks gathers before it goes out. */
-export const STREAM_BUFFER_BYTES = 64 * 1024;
-/** Idle buffers kept for the next stream (more come and go as garbage). */
-const POOL_BUFFERS_MAX = 16;
+/**
+ * Bytes of a stream buffer: what a burst of chunks gathers before it goes out. Twice the batch buffer, so
+ * a burst of 64 KiB and its framing leave in one send.
+ */
+const BUFFER_BYTES = 128 * 1024;
+/**
+ * Streams of a thread that gather into a full buffer at once (a round that starts many streams has them
+ * all gathering together). Beyond that, a stream gathers into a small buffer of its own: more sends, and
+ * memory that stays bounded per stream.
+ */
+const BUFFERS_IN_USE_MAX = 128;
+/** A stream beyond BUFFERS_IN_USE_MAX gathers this much between sends. */
+const SMALL_BUFFER_BYTES = 8 * 1024;
+/** Idle full buffers kept for the next streams (zeroing a fresh one costs more than its bytes' copy). */
+const POOL_BUFFERS_MAX = 64;
 const pool: Uint8Array[] = [];
+let buffersInUse = 0;
 
 export class StreamBuffer {
   /** Bytes of `bytes` in use. */
   length = 0;
   private buffer: Uint8Array | null = null;
 
-  /** The buffer (taken from the pool when the stream writes its first bytes). */
+  /** The buffer (taken when the stream writes its first bytes). */
   get bytes(): Uint8Array {
-    return (this.buffer ??= pool.pop() ?? new Uint8Array(STREAM_BUFFER_BYTES));
+    return (this.buffer ??= take());
   }
 
   get room(): number {
-    return STREAM_BUFFER_BYTES - this.length;
+    return this.bytes.byteLength - this.length;
   }
 
   /** Copies `data` behind what the buffer holds; the caller checked room. */
@@ -35,16 +47,35 @@ export class StreamBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /**
+   * Whether a pending queue should keep the buffer itself rather than a copy of its bytes: only when they
+   * fill most of it, so that what the queue counts is about what it holds.
+   */
+  get worthKeeping(): boolean {
+    return this.length * 2 >= this.bytes.byteLength;
+  }
+
   /** Empties the buffer; `handedOver`: a pending queue keeps the memory, so the next write takes another. */
   clear(handedOver: boolean): void {
     this.length = 0;
-    if (handedOver) this.buffer = null;
-  }
-
-  /** The stream ended: the buffer goes back to the pool. */
-  release(): void {
-    this.length = 0;
-    if (this.buffer !== null && pool.length < POOL_BUFFERS_MAX) pool.push(this.buffer);
+    if (!handedOver) return;
+    if (this.buffer !== null && this.buffer.byteLength === BUFFER_BYTES) buffersInUse--;
     this.buffer = null;
   }
+
+  /** The stream ended: a full buffer goes back to the pool. */
+  release(): void {
+    this.length = 0;
+    const buffer = this.buffer;
+    this.buffer = null;
+    if (buffer === null || buffer.byteLength !== BUFFER_BYTES) return;
+    buffersInUse--;
+    if (pool.length < POOL_BUFFERS_MAX) pool.push(buffer);
+  }
+}
+
+function take(): Uint8Array {
+  if (buffersInUse >= BUFFERS_IN_USE_MAX) return new Uint8Array(SMALL_BUFFER_BYTES);
+  buffersInUse++;
+  return pool.pop() ?? new Uint8Array(BUFFER_BYTES);
 }

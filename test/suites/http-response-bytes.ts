@@ -15,6 +15,10 @@ test("response-bytes: string bodies of every shape get the right bytes and Conte
   const bodies = [
     "", "Hello", "x".repeat(256), "y".repeat(257), "héllo wörld", "€ and 𝄞", "lone \ud800 surrogate", "\u007f\u0080",
     "ascii then é".padStart(300, "a"), "z".repeat(30_000), "€".repeat(30_000), "a".repeat(70_000) + "é",
+    // Either side of the size from which a body leaves from where it is rather than copied (8 KiB), ASCII or
+    // not; a surrogate pair and a lone surrogate where a first, as-if-ASCII encode runs out of room.
+    "b".repeat(8191), "c".repeat(8192), "d".repeat(8190) + "é", "é".repeat(5000), "a".repeat(70_000) + "𝄞",
+    "a".repeat(65_535) + "\ud800",
   ];
   await withServer((request) => new Response(bodies[Number(new URL(request.url).searchParams.get("i"))]), {}, async (server) => {
     const client = await RawClient.open(server.port);
@@ -279,6 +283,37 @@ test("response-bytes: a streamed body's chunks that are ready together leave in 
       const ended = (bytes: Buffer) => bytes.length > 5 && bytes.subarray(-5).toString("latin1") === "0\r\n\r\n";
       const segments = await segmentsPerRound(server.port, clients, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ended);
       assert.ok(segments <= 2, `${segments} segments for one response of ${chunks} chunks`);
+    } finally {
+      clients.close();
+    }
+  });
+});
+
+test("response-bytes: more streams at once than there are full stream buffers all arrive whole", async () => {
+  const chunk = new Uint8Array(1024).fill(0x64);
+  const chunks = 8;
+  const handler = () => {
+    let given = 0;
+    return new Response(new ReadableStream({
+      pull(controller) {
+        if (given++ < chunks) controller.enqueue(chunk);
+        else controller.close();
+      },
+    }));
+  };
+  await withServer(handler, {}, async (server) => {
+    const clients = SyncClients.open(server.port, 160); // more than BUFFERS_IN_USE_MAX (stream-buffer.ts)
+    try {
+      const ended = (bytes: Buffer) => bytes.length > 5 && bytes.subarray(-5).toString("latin1") === "0\r\n\r\n";
+      for (let round = 0; round < 2; round++) {
+        clients.writeAll("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        for (const answer of await clients.readAll(ended)) {
+          const text = answer.toString("latin1");
+          assert.equal(statusOf(text), 200);
+          const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+          assert.equal(body.replace(/(^|\r\n)[0-9a-f]+\r\n/g, "").replaceAll("\r\n", ""), "d".repeat(chunks * 1024));
+        }
+      }
     } finally {
       clients.close();
     }
