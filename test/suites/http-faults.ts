@@ -5,7 +5,6 @@ import { assert, test } from "../_harness.ts";
 import { type RawClient, rawExchange, startServer, statusOf, withClient } from "../_http.ts";
 import { ClusterChild } from "../_cluster.ts";
 import { crashLine, LoadClient } from "../_load.ts";
-import { runtimeName } from "../_runtime.ts";
 import { BEFORE_HEAD_PATHS, CUT_CHUNKS, CUT_PATH, faultyResponse } from "../fixtures/faulty-responses.ts";
 import { ErrorLog } from "../../src/http/error-log.ts";
 import type { Server, ServeOptions } from "../../src/index.ts";
@@ -67,9 +66,7 @@ for (const path of BEFORE_HEAD_PATHS) {
     "/locked-body": "a locked body stream",
     "/first-pull": "a body stream that fails on its first pull",
     "/missing-open": "a body stream whose start fails opening a missing file (Deno.open / fs.open)",
-    "/missing-file": "a missing Bun.file",
   }[path];
-  const skip = path === "/missing-file" && runtimeName === "deno" ? "Bun.file is Bun's; /missing-open is Deno's case" : false;
   test(`faults: ${what} becomes a 500, counted; the connection and the server go on`, () =>
     withFaultServer({}, async (server, errors) => {
       await withClient(server.port, async (client) => {
@@ -83,7 +80,7 @@ for (const path of BEFORE_HEAD_PATHS) {
       assert.equal(stats.writeErrors, 0);
       assert.equal(stats.requests, 7);
       assert.ok(errors.length >= 2 && errors.length <= 4, `logged: ${JSON.stringify(errors)}`);
-    }), { skip });
+    }));
 }
 
 test("faults: a chunked stream that fails after some chunks is cut (no last chunk), counted as a write error", () =>

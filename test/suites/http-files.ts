@@ -176,8 +176,9 @@ test("files: Bun's new Response(Bun.file(path)) goes out the same way, and a sli
   const bun = (globalThis as unknown as { Bun: { file(path: string): Blob } }).Bun;
   try {
     await withServer((req) => {
-      const whole = bun.file(join(tree.root, "big.bin"));
-      return new Response(new URL(req.url).pathname === "/slice" ? whole.slice(10, 20) : whole);
+      const path = new URL(req.url).pathname;
+      const whole = bun.file(join(tree.root, path === "/missing" ? "nope.bin" : "big.bin"));
+      return new Response(path === "/slice" ? whole.slice(10, 20) : whole);
     }, {}, async (_server, base) => {
       const whole = await fetch(`${base}/`);
       assert.ok(whole.headers.get("etag"), "the file path adds an ETag");
@@ -186,6 +187,8 @@ test("files: Bun's new Response(Bun.file(path)) goes out the same way, and a sli
       assert.equal(ranged.status, 206);
       assert.deepEqual(await bytesOf(ranged), tree.big.subarray(100, 200));
       assert.deepEqual(await bytesOf(await fetch(`${base}/slice`)), tree.big.subarray(10, 20));
+      const missing = await fetch(`${base}/missing`);
+      assert.deepEqual([missing.status, await missing.text()], [404, "Not Found"], "a missing Bun.file is 404, as Bun.serve answers");
     });
   } finally {
     tree.cleanup();
