@@ -9,7 +9,7 @@ import { ConfigError } from "./errors.ts";
 
 export type Options = ServeOptions & ClusterOptions;
 
-const CLUSTER_KEYS = ["balance", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals", "metrics"] as const;
+const CLUSTER_KEYS = ["balance", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals", "metrics", "log"] as const;
 
 type Handler = NonNullable<ServeOptions["fetch"]>;
 type Clustered = Options & ({ workers: number | "auto" } | { balance: ClusterOptions["balance"] });

@@ -32,6 +32,9 @@ export interface ClusterOptions {
   stopTimeoutMs?: number;
   /** Handle SIGTERM/SIGINT (graceful stop) and SIGHUP (reload) in the primary (default true). */
   signals?: boolean;
+  /** One stderr line per lifecycle event (reload started and finished, each worker replaced, stop begun and
+   * finished); default true. Crashes and failures are said either way. */
+  log?: boolean;
   /** Prometheus exposition: { port } serves /metrics from the primary on its own port;
    * { path } makes every worker answer that path on the server's own port. */
   metrics?: { port?: number; hostname?: string; path?: string };
@@ -141,6 +144,7 @@ export class ClusterServer {
     // The same checks a worker will make, before anything starts.
     requirePermissions(CLUSTER_PERMISSIONS, "to run a cluster");
     if (kind === "udp") checkUdpOptions(single as UdpServeOptions);
+    if (options.log !== undefined && typeof options.log !== "boolean") throw new ConfigError("log", `must be a boolean, got ${JSON.stringify(options.log)}`);
     this.drainDelayMs = kind === "http" ? (Health.from((single as ServeOptions).health)?.drainDelayMs ?? 0) : 0;
     const port = kind === "udp" ? checkPort((single as UdpServeOptions).port ?? 0) : normalizeOptions(single as ServeOptions).port;
     this.workerCount = workers;
@@ -456,7 +460,19 @@ export class ClusterServer {
     return run;
   }
 
+  /** A lifecycle line (the log option). */
+  private say(line: string): void {
+    if (this.options.log !== false) console.error(`reuseport: ${line}`);
+  }
+
   private async rollOver(): Promise<void> {
+    const started = Date.now();
+    this.say(`reload started: ${this.workerCount} worker${this.workerCount === 1 ? "" : "s"}, one at a time`);
+    await this.rollEach();
+    this.say(`reload finished in ${Date.now() - started} ms`);
+  }
+
+  private async rollEach(): Promise<void> {
     for (let id = 0; id < this.workerCount; id++) {
       if (this.stopping) throw new ReloadError("reuseport: reload cancelled: the cluster is stopping");
       const old = this.current.get(id);
@@ -472,6 +488,7 @@ export class ClusterServer {
         if (this.stopping) throw new ReloadError("reuseport: reload cancelled: the cluster is stopping");
         throw this.reloadFailed(`worker ${id} (generation ${fresh.generation}) ${(error as Error).message}`);
       }
+      this.say(`worker ${id}: pid ${old?.handle.pid ?? "-"} (generation ${old?.generation ?? "-"}) replaced by pid ${fresh.handle.pid} (generation ${fresh.generation})${fresh.inheritedListener ? ", listening socket handed over" : ""}`);
       if (old && this.members.get(old.slot) === old) this.retire(old, true, fresh.inheritedListener);
     }
   }
@@ -497,6 +514,9 @@ export class ClusterServer {
   /** Stops every worker (gracefully by default) and resolves when all have exited. */
   async stop(options: { graceful?: boolean } | boolean = {}): Promise<void> {
     const graceful = typeof options === "boolean" ? !options : options.graceful ?? true;
+    const first = !this.stopping;
+    const started = Date.now();
+    if (first) this.say(`stopping ${this.workerCount} worker${this.workerCount === 1 ? "" : "s"} (${graceful ? `graceful${this.drainDelayMs > 0 ? `, health draining ${this.drainDelayMs} ms first` : ""}` : "now"})`);
     this.stopping = true;
     for (const member of this.members.values()) this.retire(member, graceful, false, true);
     this.checkFinished();
@@ -505,6 +525,7 @@ export class ClusterServer {
     }, (this.options.stopTimeoutMs ?? 30_000) + (graceful ? this.drainDelayMs : 0) + 1000);
     await this.finished.catch(() => {});
     clearTimeout(deadline);
+    if (first) this.say(`stopped in ${Date.now() - started} ms`);
   }
 
   shutdown(): Promise<void> {

@@ -45,7 +45,7 @@ export interface UdpStats {
 const WAKE_BATCHES_MAX = 16;
 const KNOWN = new Set(["port", "hostname", "ipv6Only", "reusePort", "batchCount", "slotBytes", "onMessage"]);
 /** Keys the cluster takes (serveUdp in src/serve.ts), not the UDP server itself. */
-export const UDP_CLUSTER_KEYS = ["workers", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals"] as const;
+export const UDP_CLUSTER_KEYS = ["workers", "mode", "restartsMax", "restartWindowMs", "stopTimeoutMs", "signals", "log"] as const;
 
 /**
  * Counters in a Float64Array laid out like a cluster stats slot (src/counters.ts), so a

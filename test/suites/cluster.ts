@@ -357,3 +357,31 @@ for (const mode of ["thread", "process"] as const) {
     }
   }, { timeoutMs: 40_000 });
 }
+
+test("cluster: the primary says each lifecycle event in one line (reload started, each worker replaced, finished; stop begun, finished); log: false keeps it quiet", async () => {
+  for (const log of [true, false]) {
+    const cluster = await ClusterChild.start({ workers: 2, log });
+    try {
+      cluster.command("reload");
+      await cluster.line((l) => l === "reloaded", 30_000);
+      assert.equal(await cluster.stop(), 0);
+      const lines = cluster.stderr.split("\n").filter((l) => l.startsWith("reuseport: "));
+      if (!log) {
+        assert.deepEqual(lines, [], cluster.stderr);
+        continue;
+      }
+      const expected = [
+        /^reuseport: reload started: 2 workers, one at a time$/,
+        /^reuseport: worker 0: pid \d+ \(generation \d+\) replaced by pid \d+ \(generation \d+\)/,
+        /^reuseport: worker 1: pid \d+ \(generation \d+\) replaced by pid \d+ \(generation \d+\)/,
+        /^reuseport: reload finished in \d+ ms$/,
+        /^reuseport: stopping 2 workers \(graceful\)$/,
+        /^reuseport: stopped in \d+ ms$/,
+      ];
+      assert.equal(lines.length, expected.length, lines.join("\n"));
+      expected.forEach((pattern, i) => assert.match(lines[i], pattern));
+    } finally {
+      cluster.signal("SIGKILL");
+    }
+  }
+}, { timeoutMs: 60_000 });
