@@ -2,7 +2,7 @@
 // `npm test`: the architecture check (scripts/check-architecture.mjs), README's env table, the native checks, the
 // shared suites under Bun (on both read paths) and under Deno, then a short soak. Each check counts as one result.
 // Ends with one line of its own, `N passed, N failed` (totals), and exits non-zero on any failure.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findZig } from "./bootstrap.mjs";
@@ -63,6 +63,15 @@ if (filter.length === 0) {
 // Cheap, and the suites would not mean much without it: README.md's table of environment variables must match
 // src/config.ts. A mismatch stops the run here.
 if (!(await check("README env table", bin("bun"), [join(root, "scripts/env-table.ts"), "--check"]))) finish();
+
+// Tools some suites drive (each of those suites says it is skipped, and why, where one is missing): installed with
+// apt where this runs as root, bounded, and never counted as a check.
+for (const [tool, pkg] of [["systemd-socket-activate", "systemd"]]) {
+  if (spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0 || process.getuid?.() !== 0) continue;
+  console.log(`\n=== installing ${tool} (apt package ${pkg})`);
+  const apt = (args) => spawnSync("apt-get", args, { stdio: "inherit", timeout: 240_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).status === 0;
+  if (!apt(["install", "-y", "--no-install-recommends", pkg])) apt(["update"]) && apt(["install", "-y", "--no-install-recommends", pkg]);
+}
 
 const zig = findZig();
 if (filter.length === 0) {

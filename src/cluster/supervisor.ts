@@ -11,6 +11,7 @@ import { allowedCpus, autoWorkerCount, raiseFileLimit } from "../os.ts";
 import { normalizeOptions, type ServeOptions } from "../http/server.ts";
 import { CLUSTER_PERMISSIONS, requirePermissions } from "../ffi/permissions.ts";
 import { Health } from "../http/health.ts";
+import { type ActivatedSocket, activatedFor, takeActivatedSockets } from "../net/activation.ts";
 import { checkPort } from "../net/address.ts";
 import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
@@ -70,6 +71,21 @@ function checkMetrics(metrics: ClusterOptions["metrics"]): void {
   }
 }
 
+/**
+ * systemd's sockets for an HTTP cluster, checked against it: one socket that every worker accepts from, or
+ * (ReusePort=yes) one socket per worker; the kernel's hash then balances them, so no other balance applies.
+ */
+function activatedSockets(workers: number, balance: unknown): ActivatedSocket[] | null {
+  const sockets = takeActivatedSockets();
+  if (sockets === null) return null;
+  activatedFor(sockets, "tcp", "serve()");
+  if (sockets.length > 1 && sockets.length !== workers) {
+    throw new ConfigError("workers", `must be ${sockets.length} with the ${sockets.length} sockets systemd passed (one per worker), got ${workers}`);
+  }
+  if (balance !== undefined && balance !== "hash") throw new ConfigError("balance", `must be "hash" with systemd's sockets, got ${JSON.stringify(balance)}`);
+  return sockets;
+}
+
 export function resolveWorkerCount(workers: unknown): number {
   if (workers === undefined) return 1;
   if (workers === "auto") return autoWorkerCount();
@@ -120,6 +136,8 @@ export class ClusterServer {
   private steering: SteeringSetup | null = null;
   private reservation: Listener | null;
   private stopping = false;
+  /** systemd's sockets (socket activation), kept open for the cluster's life: each worker serves a copy. */
+  private readonly activated: ActivatedSocket[] | null;
   /** How long a stop lets the workers' health endpoints answer 503 before their listeners close. */
   private readonly drainDelayMs: number;
   private metricsServer: { stop(): Promise<void>; port: number } | null = null;
@@ -147,6 +165,7 @@ export class ClusterServer {
     if (options.log !== undefined && typeof options.log !== "boolean") throw new ConfigError("log", `must be a boolean, got ${JSON.stringify(options.log)}`);
     this.drainDelayMs = kind === "http" ? (Health.from((single as ServeOptions).health)?.drainDelayMs ?? 0) : 0;
     const port = kind === "udp" ? checkPort((single as UdpServeOptions).port ?? 0) : normalizeOptions(single as ServeOptions).port;
+    this.activated = kind === "http" ? activatedSockets(workers, options.balance) : null;
     this.workerCount = workers;
     this.mode = options.mode ?? runtime.defaultWorkerMode;
     if (this.mode !== "thread" && this.mode !== "process") throw new ConfigError("mode", `must be "thread" or "process", got ${JSON.stringify(this.mode)}`);
@@ -157,10 +176,12 @@ export class ClusterServer {
     // A bound, non-listening SO_REUSEPORT TCP socket reserves the port (port 0 gets its number
     // now) without taking connections: only listening sockets join the kernel's lookup. A UDP
     // socket would take its share of datagrams, so for UDP the port is only looked up.
-    const reserved = Listener.reserve({ hostname: options.hostname ?? "0.0.0.0", port, ipv6Only: options.ipv6Only }, kind === "udp" ? "udp" : "tcp");
-    this.hostname = reserved.address.address;
-    this.port = reserved.port;
-    if (kind === "udp") reserved.close();
+    // Socket activation: systemd's sockets are the port; nothing is reserved or bound here.
+    const reserved = this.activated ? null : Listener.reserve({ hostname: options.hostname ?? "0.0.0.0", port, ipv6Only: options.ipv6Only }, kind === "udp" ? "udp" : "tcp");
+    const address = this.activated ? this.activated[0].address : reserved!.address;
+    this.hostname = address.address;
+    this.port = address.port;
+    if (kind === "udp") reserved?.close();
     this.reservation = kind === "udp" ? null : reserved;
     const scheme = kind === "udp" ? "udp" : "http";
     this.url = new URL(`${scheme}://${this.hostname === "0.0.0.0" ? "localhost" : this.hostname}:${this.port}/`);
@@ -261,8 +282,9 @@ export class ClusterServer {
       sameProcess: this.mode === "thread",
       kind: this.kind,
       inheritListenerFd: null,
+      externalListener: this.activated !== null,
     };
-    const offeredListener = predecessor ? this.copyListener(predecessor) : -1;
+    const offeredListener = predecessor ? this.copyListener(predecessor) : this.activatedCopy(id);
     if (offeredListener >= 0) context.inheritListenerFd = offeredListener;
     let handle: WorkerHandle;
     try {
@@ -299,6 +321,13 @@ export class ClusterServer {
     const fd = this.shared.slot(predecessor.slot)[F.listenerFd] - 1;
     if (fd < 0) return -1;
     const copy = this.mode === "thread" ? lib.rp_dup(fd) : lib.rp_pidfd_getfd(predecessor.handle.pid, fd);
+    return copy >= 0 ? copy : -1;
+  }
+
+  /** A copy of systemd's socket for worker `id` (one shared by all, or one each with ReusePort=yes), or -1. */
+  private activatedCopy(id: number): number {
+    if (this.activated === null) return -1;
+    const copy = lib.rp_dup(this.activated[id % this.activated.length].fd);
     return copy >= 0 ? copy : -1;
   }
 
@@ -435,6 +464,7 @@ export class ClusterServer {
     this.control.close();
     if (this.steering) closeSteering(this.steering);
     this.reservation?.close();
+    for (const socket of this.activated ?? []) lib.rp_close(socket.fd); // systemd keeps its own copies
     this.shared.remove();
     void this.metricsServer?.stop();
     if (this.failure) this.rejectFinished(this.failure);

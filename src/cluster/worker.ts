@@ -45,6 +45,8 @@ export interface WorkerContext {
   /** The primary's copy of the listening socket of the worker this one replaces: serve that one (copied with
    * dup or pidfd_getfd) rather than open a new one; null, or a copy that fails, opens a new one. */
   inheritListenerFd: number | null;
+  /** The offered socket is systemd's (socket activation): it outlives the cluster, so no stop retires it. */
+  externalListener: boolean;
 }
 
 export function currentWorkerContext(): WorkerContext | null {
@@ -169,7 +171,7 @@ function inheritListener(context: WorkerContext, backlog: number | undefined): L
   const fd = context.sameProcess ? lib.rp_dup(offered) : lib.rp_pidfd_getfd(context.primaryPid, offered);
   if (fd < 0) return null; // no ptrace rights on the primary, or it closed the copy already: a new socket
   try {
-    return Listener.inherit(fd, backlog, context.port);
+    return Listener.inherit(fd, backlog, context.port, context.externalListener);
   } catch {
     lib.rp_close(fd);
     return null;

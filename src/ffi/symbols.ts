@@ -85,6 +85,8 @@ export const symbols = {
   rp_pipe: { args: ["buf"], ret: "i32" },
   /** (fd) -> a new fd for the same file, O_CLOEXEC */
   rp_dup: { args: ["i32"], ret: "i32" },
+  /** (fd) -> 0; sets O_NONBLOCK and FD_CLOEXEC on an fd we did not open (systemd's sockets) */
+  rp_adopt: { args: ["i32"], ret: "i32" },
   /** (fd, timeout ms, < 0 for ever) -> revents > 0, or 0 on timeout; poll() for input, then reads what is there */
   rp_wait_input: { args: ["i32", "i32"], ret: "i32" },
   /** Deno: the same call on the blocking pool (returns a Promise); how Deno waits for a wake. */

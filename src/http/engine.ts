@@ -337,7 +337,8 @@ export class Engine implements ConnectionHost {
       this.listenerOpen = false;
       this.loop.remove(this.listener.fd);
       this.onClosing?.("listener");
-      if (graceful && open && !handedOver && this.listener.transport === "tcp") {
+      // A socket that stays open elsewhere (a successor's, systemd's) only loses our fd: no retire filter on it.
+      if (graceful && open && !handedOver && !this.listener.external && this.listener.transport === "tcp") {
         const accepted = new Int32Array(RETIRE_ACCEPTS_MAX);
         const count = this.listener.retire(accepted);
         for (let i = 0; i < count; i++) {

@@ -2,6 +2,7 @@
 // where they differ), over one Engine. Options are checked before any syscall.
 import { ConfigError } from "../errors.ts";
 import { Listener } from "../net/listener.ts";
+import { activatedFor, takeActivatedSockets } from "../net/activation.ts";
 import { Engine } from "./engine.ts";
 import type { ErrorHandler, Handler } from "./answers.ts";
 import type { HandlerContext, ServerSurface } from "./handler-context.ts";
@@ -266,10 +267,24 @@ export function normalizeOptions(options: ServeOptions) {
   return { fetch, error, limits, path, port, io, health };
 }
 
+/** systemd's socket (socket activation) for a one-engine server, or null when none was passed. */
+function activatedListener(options: ServeOptions, port: number): Listener | null {
+  const sockets = takeActivatedSockets();
+  if (sockets === null) return null;
+  activatedFor(sockets, "tcp", "serve()");
+  if (sockets.length > 1) throw new ConfigError("LISTEN_FDS", `holds ${sockets.length} sockets; one engine serves one (give workers: ${sockets.length}, one per socket)`);
+  const [socket] = sockets;
+  if (options.port !== undefined && port !== 0 && port !== socket.address.port) {
+    throw new ConfigError("port", `is ${port}, but systemd passed a socket on port ${socket.address.port}`);
+  }
+  return Listener.inherit(socket.fd, options.backlog, socket.address.port, true);
+}
+
 /** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
 export function serveSingle(options: ServeOptions): Server {
   const { fetch, error, limits, path, port, io, health } = normalizeOptions(options);
-  const listener = Listener.openSync(path !== undefined
+  const activated = path === undefined ? activatedListener(options, port) : null;
+  const listener = activated ?? Listener.openSync(path !== undefined
     ? { path, backlog: options.backlog }
     : { hostname: options.hostname ?? "0.0.0.0", port, backlog: options.backlog, ipv6Only: options.ipv6Only, reusePort: options.reusePort ?? true });
   let engine: Engine;

@@ -98,6 +98,9 @@ function unixAddress(path: unknown): SocketAddress {
 export class Listener {
   private closed = false;
 
+  /** The socket is also held elsewhere (systemd's, Listener.inherit): closing it must leave nothing on it. */
+  external = false;
+
   private constructor(
     readonly fd: number,
     readonly transport: "tcp" | "udp",
@@ -162,14 +165,17 @@ export class Listener {
   }
 
   /**
-   * Serves a listening TCP socket opened elsewhere (a reload's predecessor's): checks it listens on `port`,
-   * and applies `backlog` (listen() again only updates it). Takes ownership of fd.
+   * Serves a listening TCP socket opened elsewhere (a reload's predecessor's, or systemd's): checks it listens
+   * on `port`, and applies `backlog` (listen() again only updates it). Takes ownership of fd. `external`: the
+   * socket outlives us elsewhere (systemd holds it), so a stop only closes this fd.
    */
-  static inherit(fd: number, backlog: number | undefined, port: number): Listener {
+  static inherit(fd: number, backlog: number | undefined, port: number, external = false): Listener {
     const address = decodeSockaddr(scratchAddress, check(lib.rp_getsockname(fd, scratchAddress), "getsockname", `fd ${fd}`));
     if (address.port !== port) throw new ConfigError("listener", `fd ${fd} is bound to port ${address.port}, not ${port}`);
     check(lib.rp_listen(fd, checkBacklog(backlog)), "listen", formatAddress(address));
-    return new Listener(fd, "tcp", address);
+    const listener = new Listener(fd, "tcp", address);
+    listener.external = external;
+    return listener;
   }
 
   /** Accepts one pending connection, or returns null when the queue is empty. */

@@ -28,3 +28,4 @@ await suite("http-slow-clients.ts", () => import("./http-slow-clients.ts"));
 await suite("http-faults.ts", () => import("./http-faults.ts"));
 await suite("lifecycle.ts", () => import("./lifecycle.ts"));
 await suite("accept.ts", () => import("./accept.ts"));
+await suite("activation.ts", () => import("./activation.ts"));

@@ -132,6 +132,18 @@ pub fn dup(fd: i32) i32 {
     return errno.result(linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 0));
 }
 
+/// Sets O_NONBLOCK and FD_CLOEXEC on an fd we did not open (systemd's sockets come blocking and inheritable).
+pub fn adopt(fd: i32) i32 {
+    if (fd < 0) return errno.negative(.BADF);
+    const flags = linux.fcntl(fd, linux.F.GETFL, 0);
+    const got = errno.result(flags);
+    if (got < 0) return got;
+    const nonblocking: u32 = @bitCast(linux.O{ .NONBLOCK = true });
+    const set = errno.result(linux.fcntl(fd, linux.F.SETFL, @as(usize, @intCast(got)) | nonblocking));
+    if (set < 0) return set;
+    return errno.result(linux.fcntl(fd, linux.F.SETFD, linux.FD_CLOEXEC));
+}
+
 /// Blocks until fd (nonblocking: a pipe's read end or an eventfd) has input or hangs up, then reads away
 /// what is there (the pipe's bytes, the eventfd's count) so that the next wait blocks again. For Deno,
 /// which runs it on its blocking pool (a nonblocking FFI call) to wait for a wake without a thread of

@@ -158,6 +158,9 @@ export fn rp_pipe(out: ?[*]u8) i32 {
 export fn rp_dup(fd: i32) i32 {
     return io.dup(fd);
 }
+export fn rp_adopt(fd: i32) i32 {
+    return io.adopt(fd);
+}
 export fn rp_wait_input(fd: i32, timeout_ms: i32) i32 {
     return io.waitInput(fd, timeout_ms);
 }
