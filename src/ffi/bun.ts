@@ -107,6 +107,15 @@ class RecordingResponse extends NativeResponse {
     return super.headers;
   }
 
+  /** Response.json with its string body remembered (the native one's body would be read as a stream). */
+  static override json(data: unknown, init?: ResponseInit): Response {
+    const body = JSON.stringify(data);
+    if (body === undefined) return NativeResponse.json(data, init); // the native one says what is wrong
+    const headers = new Headers(init?.headers);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json;charset=utf-8");
+    return new RecordingResponse(body, { status: init?.status, statusText: init?.statusText, headers });
+  }
+
   static override [Symbol.hasInstance](value: unknown): boolean {
     return value instanceof NativeResponse;
   }
