@@ -13,12 +13,13 @@ import { EPOLL_READY_TOKEN, TICK_TOKEN } from "./tokens.ts";
 export type CompletionHandler = (count: number, completions: Uint32Array) => void;
 
 /**
- * Provided receive buffers of a ring: how many, and how large (a request head usually fits one; a longer one
- * arrives in several). The kernel hands them out in ring order, so every one is touched in turn: a small ring
- * keeps that memory warm.
+ * Provided receive buffers of a ring: how many, and how large. A request head fills only the start of one (the
+ * kernel writes what came, so a larger buffer costs a small request nothing); a request body arrives in few
+ * completions rather than one per 4 KiB page. The kernel hands them out in ring order, so every one is
+ * touched in turn: a small ring keeps that memory warm.
  */
 const RING_BUFFERS = 128;
-export const RING_BUFFER_BYTES = 4096;
+export const RING_BUFFER_BYTES = 16 * 1024;
 const RING_ENTRIES = 512;
 const RING_COMPLETIONS_MAX = 1024;
 /** IORING_CQE_F_MORE: the multishot request goes on after this completion. */
