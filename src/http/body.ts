@@ -1,6 +1,8 @@
 // A request body. The connection feeds it the bytes as they arrive; it gathers them in memory and hands
 // them whole to a body reader (text(), json(), ...) once the body ends, with no ReadableStream between.
-// A stream with backpressure is made only when the handler takes request.body (or a native Request is made).
+// What came with the head is fed before the handler runs, so a body that arrived whole is answered at once;
+// the handler is never held back waiting for a body (a slow sender delays only the reader's promise, within
+// bodyTimeoutMs per gap). A stream with backpressure is made only when the handler takes request.body.
 
 /** Bytes held for a body that no consumer has taken yet, and the stream's queue: above it the socket stops being read. */
 export const BODY_QUEUE_BYTES_MAX = 256 * 1024;

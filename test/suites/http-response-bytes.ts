@@ -319,3 +319,28 @@ test("response-bytes: more streams at once than there are full stream buffers al
     }
   });
 });
+
+test("response-bytes: a gathered chunk leaves without waiting for the stream's next one", async () => {
+  const encoder = new TextEncoder();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const handler = () => {
+    let step = 0;
+    return new Response(new ReadableStream({
+      pull(controller) {
+        step++;
+        if (step <= 3) controller.enqueue(encoder.encode(["one", "two", "three"][step - 1]));
+        else return gate.then(() => controller.close()); // the end waits for the client to have seen "three"
+      },
+    }));
+  };
+  await withServer(handler, {}, async (server) => {
+    await withClient(server.port, async (client) => {
+      await client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      await client.until((text) => text.includes("\r\nthree\r\n"));
+      release();
+      const text = await client.until((text) => text.endsWith("\r\n0\r\n\r\n"));
+      assert.match(text, /\r\ntransfer-encoding: chunked\r\n/i);
+    });
+  });
+});
