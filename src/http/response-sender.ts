@@ -634,16 +634,20 @@ export class ResponseSender implements BatchOwner {
       reader = response.body!.getReader(); // throws for a locked stream (and Bun's file streams, for a missing file)
       const first = await reader.read();
       const firstBytes = first.done ? EMPTY : toBytes(first.value);
-      const second = first.done ? first : await reader.read();
+      let next: ReturnType<typeof reader.read> | null = first.done ? null : reader.read();
+      // A second chunk (or the end) at hand within one turn of the loop: a body that ends there gets a
+      // Content-Length. Not yet: the first chunk goes now, chunked (an event stream's first event must not
+      // wait for its second).
+      const second = next === null ? first : await withinTurn(next);
       if (conn.closed) {
         cancel(reader);
         return;
       }
       mark = batch.length;
-      if (second.done || this.isHead) {
+      if (this.isHead || second?.done) {
         // One chunk then end: a fixed length. A HEAD answer of unknown length: headers only.
-        if (!second.done) cancel(reader);
-        const bytes = second.done ? firstBytes : null;
+        if (!second?.done) cancel(reader);
+        const bytes = second?.done ? firstBytes : null;
         mode = this.writeHead(response, bytes ? bytes.byteLength : -1, runtime.impliedContentType(response));
         headOut = true;
         if (mode === BodyMode.ContentLength && bytes) this.append(bytes);
@@ -651,19 +655,22 @@ export class ResponseSender implements BatchOwner {
         this.finish();
         return;
       }
-      const secondBytes = toBytes(second.value);
       mode = this.writeHead(response, -1, runtime.impliedContentType(response));
       headOut = true;
       this.beginStreamBody();
       this.streamChunk(mode, firstBytes);
-      this.streamChunk(mode, secondBytes);
+      if (second !== null) {
+        this.streamChunk(mode, toBytes(second.value));
+        next = null;
+      }
       this.streamSoon();
       while (!conn.closed) {
         await this.waitForRoom();
         if (conn.closed) break;
-        const next = await reader.read();
-        if (next.done || conn.closed) break;
-        this.streamChunk(mode, toBytes(next.value));
+        const chunk = await (next ?? reader.read());
+        next = null;
+        if (chunk.done || conn.closed) break;
+        this.streamChunk(mode, toBytes(chunk.value));
         this.streamSoon();
       }
       if (conn.closed) {
@@ -778,6 +785,11 @@ const NO_SINK: string[] = [];
 let headerSink: string[] = NO_SINK;
 function collectHeader(value: string, name: string): void {
   headerSink.push(name, value);
+}
+
+/** The read's result if it settles within one turn of the event loop, else null (the read goes on). */
+function withinTurn<T>(read: Promise<T>): Promise<T | null> {
+  return Promise.race([read, new Promise<null>((resolve) => runtime.schedule(() => resolve(null)))]);
 }
 
 /** Cancels a body we stop reading; a cancel that rejects is of no further interest. */

@@ -414,3 +414,30 @@ test("dropin: health answers its path before routes and handler, 503 while stop(
     assert.throws(() => serve({ port: 0, onListen() {}, fetch: () => new Response(""), health: health as never }), (e: unknown) => e instanceof ConfigError && message.test((e as Error).message));
   }
 });
+
+test("dropin: a streamed body's first chunk goes out before its second is made (an event stream is not held back)", async () => {
+  let release!: () => void;
+  const secondMayCome = new Promise<void>((resolve) => (release = resolve));
+  await withServer(() => new Response(new ReadableStream({
+    async start(controller) {
+      controller.enqueue(new TextEncoder().encode("data: first\n\n"));
+      await secondMayCome; // made only once the client has the first
+      controller.enqueue(new TextEncoder().encode("data: second\n\n"));
+      controller.close();
+    },
+  }), { headers: { "content-type": "text/event-stream" } }), {}, async (_server, base) => {
+    const response = await fetch(`${base}/`);
+    const reader = response.body!.getReader();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const first = await Promise.race([
+      reader.read(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("the first chunk was held back")), 5000))),
+    ]);
+    clearTimeout(timer);
+    assert.equal(new TextDecoder().decode(first.value), "data: first\n\n");
+    release();
+    let rest = "";
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+    assert.equal(rest, "data: second\n\n");
+  });
+});
