@@ -21,6 +21,8 @@ const results = JSON.parse(readFileSync(resultsFile, "utf8"));
 const name = (id) => NAMES[id] ?? id;
 const range = (median, low, high, format) => `${format(median)} (${format(low)}–${format(high)})`;
 const goalText = (goal) => Object.entries(goal).map(([key, min]) => `${key === "rps" ? "req/s" : "req/CPU-s"} ≥ ${min}`).join(", ");
+/** Goal ratios get three decimals, so a ratio just under its goal does not print as the goal. */
+const ratio = (n) => (Number.isFinite(n) ? `${n.toFixed(3)}×` : "-");
 const verdict = (met) => (met === null ? "" : met ? "met" : "**missed**");
 
 function machine() {
@@ -40,7 +42,7 @@ function goalsTable() {
   for (const w of results.workloads) {
     const cell = (ours) => {
       const g = w.goals.find((x) => x.ours === ours);
-      return g ? [`${times(g.perCpuS)} req/CPU-s, ${times(g.rps)} req/s`, goalText(g.goal), verdict(g.met)] : ["-", "", ""];
+      return g ? [`${ratio(g.perCpuS)} req/CPU-s, ${ratio(g.rps)} req/s`, goalText(g.goal), verdict(g.met)] : ["-", "", ""];
     };
     lines.push(`| [${w.id}](#${w.id}) | ${[...cell("ours-bun"), ...cell("ours-deno")].join(" | ")} |`);
   }
@@ -61,7 +63,7 @@ function workloadSection(w) {
   lines.push("");
   for (const g of [...w.goals, ...w.floorRatios]) {
     const goal = Object.keys(g.goal).length ? ` (goal ${goalText(g.goal)}): ${verdict(g.met)}` : "";
-    lines.push(`- ${name(g.ours)} / ${name(g.than)}: req/CPU-s ${times(g.perCpuS)}, req/s ${times(g.rps)}${goal}`);
+    lines.push(`- ${name(g.ours)} / ${name(g.than)}: req/CPU-s ${ratio(g.perCpuS)}, req/s ${ratio(g.rps)}${goal}`);
   }
   return lines.join("\n");
 }
