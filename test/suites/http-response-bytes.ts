@@ -265,10 +265,10 @@ test("response-bytes: large bodies answered in one round leave in one send each,
   });
 });
 
-test("response-bytes: a streamed body's chunks that are ready together leave in one send", async () => {
-  const chunk = new Uint8Array(1024).fill(0x63);
-  const chunks = 8;
-  const handler = () => {
+/** A handler streaming `chunks` chunks of 1 KiB of `fill`, each given on a pull. */
+function streamOfChunks(fill: number, chunks: number) {
+  const chunk = new Uint8Array(1024).fill(fill);
+  return () => {
     let given = 0;
     return new Response(new ReadableStream({
       pull(controller) {
@@ -277,7 +277,11 @@ test("response-bytes: a streamed body's chunks that are ready together leave in 
       },
     }));
   };
-  await withServer(handler, {}, async (server) => {
+}
+
+test("response-bytes: a streamed body's chunks that are ready together leave in one send", async () => {
+  const chunks = 8;
+  await withServer(streamOfChunks(0x63, chunks), {}, async (server) => {
     const clients = SyncClients.open(server.port, 1);
     try {
       const ended = (bytes: Buffer) => bytes.length > 5 && bytes.subarray(-5).toString("latin1") === "0\r\n\r\n";
@@ -290,18 +294,8 @@ test("response-bytes: a streamed body's chunks that are ready together leave in 
 });
 
 test("response-bytes: more streams at once than there are full stream buffers all arrive whole", async () => {
-  const chunk = new Uint8Array(1024).fill(0x64);
   const chunks = 8;
-  const handler = () => {
-    let given = 0;
-    return new Response(new ReadableStream({
-      pull(controller) {
-        if (given++ < chunks) controller.enqueue(chunk);
-        else controller.close();
-      },
-    }));
-  };
-  await withServer(handler, {}, async (server) => {
+  await withServer(streamOfChunks(0x64, chunks), {}, async (server) => {
     const clients = SyncClients.open(server.port, 160); // more than BUFFERS_IN_USE_MAX (stream-buffer.ts)
     try {
       const ended = (bytes: Buffer) => bytes.length > 5 && bytes.subarray(-5).toString("latin1") === "0\r\n\r\n";
