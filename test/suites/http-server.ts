@@ -239,7 +239,7 @@ test("serve: bad options fail before anything listens", () => {
 });
 
 test("serve: EADDRINUSE names the address", async () => {
-  const first = serve({ hostname: "127.0.0.1", port: 0, reusePort: false, fetch: hello });
+  const first = serve({ hostname: "127.0.0.1", port: 0, reusePort: false, fetch: hello, onListen() {} });
   try {
     assert.throws(() => serve({ hostname: "127.0.0.1", port: first.port, fetch: hello }), (e: unknown) => {
       assert.match((e as Error).message, new RegExp(`^bind EADDRINUSE 127\\.0\\.0\\.1:${first.port}`));

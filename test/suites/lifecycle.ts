@@ -237,7 +237,7 @@ test(`lifecycle: ${ROTATIONS} listener rotations under new-connection load reset
   const { serve } = await import("../../src/index.ts");
   const fetch = () => new Response("ok");
   // The read path does not matter to a listener's close; epoll keeps up with the flood on every runtime.
-  const open = () => withIo("epoll", () => serve({ hostname: "127.0.0.1", port, fetch }));
+  const open = () => withIo("epoll", () => serve({ hostname: "127.0.0.1", port, fetch, onListen() {} }));
   let port = 0;
   let current = open();
   port = current.port;
