@@ -56,6 +56,7 @@ export function startMetrics(options: { port: number; hostname?: string }, read:
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port,
     reusePort: false,
+    onListen() {}, // the primary's own endpoint: the cluster says where it is (metricsUrl), no startup line
     fetch: (request) => {
       if (new URL(request.url).pathname !== "/metrics") return new Response("Not Found\n", { status: 404 });
       return new Response(exposition(read()), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
