@@ -4,3 +4,8 @@
 import { runtime } from "../ffi/index.ts";
 
 export const FastResponse: typeof Response = runtime.FastResponse;
+
+/** A short text/plain answer the server makes itself (404, 405, 500, ...). */
+export function plainResponse(text: string, status: number, headers: Record<string, string> = {}): Response {
+  return new FastResponse(text, { status, headers: { "content-type": "text/plain;charset=utf-8", ...headers } });
+}

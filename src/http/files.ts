@@ -8,6 +8,8 @@ import { errnoName } from "../ffi/errno.ts";
 import { LAYOUT } from "../ffi/symbols.ts";
 import { ConfigError } from "../errors.ts";
 import { contentTypeOf } from "./mime.ts";
+import { plainResponse } from "./fast-response.ts";
+import { requestPath } from "./request.ts";
 
 const FILE = Symbol("reuseport.file");
 const EPERM = 1;
@@ -230,7 +232,7 @@ export function serveDir(root: string, options: ServeDirOptions = {}): DirHandle
   const rootFd = lib.rp_dir_open(rootPath, rootPath.byteLength);
   if (rootFd < 0) throw new ConfigError("serveDir root", `${JSON.stringify(root)} cannot be opened as a directory: ${errnoName(-rootFd)}`);
   const handler = (request: Request): Response => {
-    const pathname = pathnameOf(request);
+    const pathname = requestPath(request);
     const relative = pathname.startsWith(prefix) ? canonicalPath(pathname.slice(prefix.length)) : null;
     if (relative === null) return notFound();
     if (relative === "" || relative.endsWith("/")) {
@@ -254,14 +256,6 @@ export function serveDir(root: string, options: ServeDirOptions = {}): DirHandle
   return dirHandler;
 }
 
-function pathnameOf(request: Request): string {
-  const target = (request as unknown as { target?: string }).target;
-  if (target !== undefined && target.charCodeAt(0) === 47 /* / */) {
-    const query = target.indexOf("?");
-    return query < 0 ? target : target.slice(0, query);
-  }
-  return new URL(request.url).pathname;
-}
 
 /** The decoded relative path, or null when it is not canonical (then nothing is served). */
 function canonicalPath(raw: string): string | null {
@@ -282,4 +276,4 @@ function canonicalPath(raw: string): string | null {
   return decoded;
 }
 
-const notFound = () => new runtime.FastResponse("Not Found", { status: 404, headers: { "content-type": "text/plain;charset=utf-8" } });
+const notFound = () => plainResponse("Not Found", 404);

@@ -4,6 +4,7 @@
 // sockets go (Kubernetes' preStop pattern); only then does the graceful stop proceed.
 import { ConfigError } from "../errors.ts";
 import { runtime } from "../ffi/index.ts";
+import { requestPath } from "./request.ts";
 
 export interface HealthOptions {
   /** Default "/healthz". */
@@ -50,8 +51,7 @@ export class Health {
   wrap<A>(handler: Handler<A>): Handler<A> {
     const path = this.path;
     return (request, server) => {
-      const target = (request as unknown as { target?: string }).target ?? new URL(request.url).pathname;
-      if ((target === path || target.startsWith(`${path}?`)) && (request.method === "GET" || request.method === "HEAD")) {
+      if (requestPath(request) === path && (request.method === "GET" || request.method === "HEAD")) {
         return this.draining ? this.unavailable : this.ok;
       }
       return handler(request, server);

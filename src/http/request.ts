@@ -181,6 +181,17 @@ export function toNativeRequest(request: Request): Request {
 }
 
 /** The owner a LazyRequest was made with (its Connection), or undefined for any other value. */
+/** A request's path without its query: from its raw request-target when it is one of ours, else from its URL. */
+export function requestPath(request: Request): string {
+  const target = (request as unknown as { target?: string }).target;
+  if (target !== undefined && target.charCodeAt(0) === 47 /* / */) {
+    const query = target.indexOf("?");
+    return query < 0 ? target : target.slice(0, query);
+  }
+  if (target === "*") return "*";
+  return new URL(request.url).pathname;
+}
+
 export function requestOwner(request: unknown): unknown {
   if (typeof request !== "object" || request === null) return undefined;
   return (request as { [OWNER]?: unknown })[OWNER] ?? undefined;

@@ -14,6 +14,7 @@ import { StreamBuffer } from "./stream-buffer.ts";
 import { encodeText } from "./text-scratch.ts";
 import { SO_LINGER, SOL_SOCKET } from "../net/constants.ts";
 import { fileSourceOf, type FilePlan, type FileRequest, type FileSource, NO_REQUEST, openFailureStatus, openFile, planFile } from "./files.ts";
+import { plainResponse } from "./fast-response.ts";
 
 /** Bytes waiting for the socket before a streamed body stops being read. */
 const PENDING_BYTES_MAX = 256 * 1024;
@@ -535,7 +536,7 @@ export class ResponseSender implements BatchOwner {
     if (typeof opened === "number") {
       const status = openFailureStatus(-opened);
       const text = status === 404 ? "Not Found" : "Forbidden";
-      this.send(new runtime.FastResponse(text, { status, headers: { "content-type": "text/plain;charset=utf-8" } }), answer);
+      this.send(plainResponse(text, status), answer);
       return;
     }
     if (source.size !== undefined && source.size !== opened.size) {

@@ -7,6 +7,8 @@
 import { ConfigError } from "../errors.ts";
 import { runtime } from "../ffi/index.ts";
 import type { HandlerContext } from "./handler-context.ts";
+import { plainResponse } from "./fast-response.ts";
+import { requestPath } from "./request.ts";
 
 export type RouteHandler = (request: Request & { params: Record<string, string> }, server: HandlerContext) => Response | Promise<Response>;
 export type RouteTarget = Response | RouteHandler;
@@ -194,21 +196,6 @@ function staticResponse(where: string, response: Response): RouteTarget {
   return () => ready ?? response.clone();
 }
 
-/** The path of a request-target: origin-form up to the query; absolute-form through URL. */
-function pathOf(target: string): string {
-  if (target.charCodeAt(0) === 47 /* / */) {
-    const query = target.indexOf("?");
-    return query < 0 ? target : target.slice(0, query);
-  }
-  if (target === "*") return "*";
-  try {
-    return new URL(target).pathname;
-  } catch {
-    return target;
-  }
-}
-
-const notFound = () => new runtime.FastResponse("Not Found", { status: 404, headers: { "content-type": "text/plain;charset=utf-8" } });
 
 /**
  * One handler for routes and fetch: the route that matches, else `fetch`, else 404; a path whose route has no
@@ -216,14 +203,13 @@ const notFound = () => new runtime.FastResponse("Not Found", { status: 404, head
  */
 export function routedHandler(router: Router, fetch: FetchHandler | null): FetchHandler {
   return (request, server) => {
-    const target = (request as unknown as { target?: string }).target ?? new URL(request.url).pathname;
-    const match = router.match(pathOf(target));
-    if (match === null || match.route.fallthrough) return fetch ? fetch(request, server) : notFound();
+    const match = router.match(requestPath(request));
+    if (match === null || match.route.fallthrough) return fetch ? fetch(request, server) : plainResponse("Not Found", 404);
     const { route } = match;
     const chosen = route.any ?? route.methods!.get(request.method);
     if (chosen === undefined) {
       if (fetch) return fetch(request, server);
-      return new runtime.FastResponse("Method Not Allowed", { status: 405, headers: { allow: route.allow, "content-type": "text/plain;charset=utf-8" } });
+      return plainResponse("Method Not Allowed", 405, { allow: route.allow });
     }
     if (typeof chosen !== "function") return chosen;
     (request as Request & { params: Record<string, string> }).params = match.params;
