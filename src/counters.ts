@@ -2,7 +2,7 @@
 // HTTP engine and the UDP server that write them and by the cluster that maps them in shared memory
 // (src/cluster/shared-stats.ts). Neutral ground, so that http/ and udp/ need nothing of cluster/.
 
-export const SLOT_FIELDS = 32;
+export const SLOT_FIELDS = 48;
 
 /** Field index within a slot; counters only grow, gauges (state, active, ...) don't. */
 export const F = {
@@ -48,11 +48,26 @@ export const F = {
   bodyTimeouts: 28,
   /** Pipelined requests held back while a connection's unsent output was above limits.maxPendingOutputBytes. */
   outputPauses: 29,
+  /** WebSocket connections opened (upgraded) and ended; open ones are the difference, a crashed worker's are lost. */
+  wsOpened: 30,
+  wsClosed: 31,
+  wsMessagesIn: 32,
+  wsMessagesOut: 33,
+  wsBytesIn: 34,
+  wsBytesOut: 35,
+  /** Messages not sent: over a socket's backpressureLimit, or to a closed socket, or a cluster publish lost. */
+  wsDropped: 36,
+  /** Ends by close code: 1000/1001, protocol faults (1002, 1003, 1007, 1008, 1009, 1011), without a close frame (1006), any other. */
+  wsClosesNormal: 37,
+  wsClosesError: 38,
+  wsClosesAbnormal: 39,
+  wsClosesOther: 40,
 } as const;
 
 export const COUNTER_NAMES = [
   "accepted", "requests", "bytesIn", "bytesOut", "handlerErrors", "protocolErrors", "rejectedConnections",
   "acceptErrors", "readErrors", "writeErrors", "timeouts", "bytesDiscarded", "sendTimeouts", "bodyTimeouts",
-  "outputPauses",
+  "outputPauses", "wsOpened", "wsClosed", "wsMessagesIn", "wsMessagesOut", "wsBytesIn", "wsBytesOut", "wsDropped",
+  "wsClosesNormal", "wsClosesError", "wsClosesAbnormal", "wsClosesOther",
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -25,6 +25,8 @@ export interface ControlCounters {
   malformedLines: number;
   /** Connections closed at once because the peer runs as another user (neither ours nor root). */
   refusedPeers: number;
+  /** WebSocket publishes the relay did not forward to a worker that was not reading them (pubsub.ts). */
+  pubsubDropped?: number;
 }
 
 /** Messages are a few dozen bytes: a longer line is garbage, and is not buffered further. */
@@ -75,7 +77,7 @@ function parseToPrimary(line: string, slotCount: number): ToPrimary | null {
  * read. node:net has no peer credentials; both runtimes expose the accepted socket's fd as
  * `_handle.fd`, which SO_PEERCRED is read from.
  */
-function peerUid(socket: Socket): number | null {
+export function peerUid(socket: Socket): number | null {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (typeof fd !== "number" || fd < 0) return null;
   const credentials = new Uint8Array(UCRED_BYTES);

@@ -20,6 +20,17 @@ const HELP: Record<CounterName, string> = {
   sendTimeouts: "Responses cut because the client read nothing for sendTimeoutMs",
   bodyTimeouts: "Request bodies answered 408 because no byte came for bodyTimeoutMs",
   outputPauses: "Times a connection stopped dispatching pipelined requests until its unsent output drained",
+  wsOpened: "WebSocket connections opened (upgraded)",
+  wsClosed: "WebSocket connections ended",
+  wsMessagesIn: "WebSocket messages received",
+  wsMessagesOut: "WebSocket messages sent (a published one once per subscriber)",
+  wsBytesIn: "WebSocket message payload bytes received",
+  wsBytesOut: "WebSocket message payload bytes sent",
+  wsDropped: "WebSocket messages dropped (over backpressureLimit, to a closed socket, a lost cluster publish)",
+  wsClosesNormal: "WebSocket closes with code 1000 or 1001",
+  wsClosesError: "WebSocket closes for a protocol fault (1002, 1003, 1007, 1008, 1009, 1011)",
+  wsClosesAbnormal: "WebSocket connections that ended without a close frame (1006)",
+  wsClosesOther: "WebSocket closes with any other code",
 };
 
 function snake(name: string): string {

@@ -1,7 +1,7 @@
 // Per-worker counters in shared memory: one file in /dev/shm mapped by the primary and by every
 // worker (threads and processes alike). Each worker instance owns one slot and is its only
-// writer, except the fields src/counters.ts marks as the primary's. Layout version 4: a
-// 64-byte header {version, slots, fd bitmap bytes}, slots of 32 f64, one retired record (32 f64)
+// writer, except the fields src/counters.ts marks as the primary's. Layout version 5: a
+// 64-byte header {version, slots, fd bitmap bytes}, slots of SLOT_FIELDS (48) f64, one retired record (as large)
 // per worker id holding what exited generations counted, then one bitmap of open connection fds
 // per slot (for thread workers: a dead thread's fds are the process's; the primary closes them).
 import { unlinkSync } from "node:fs";
@@ -11,7 +11,7 @@ import { F, SLOT_FIELDS } from "../counters.ts";
 
 export { COUNTER_NAMES, type CounterName, F, SLOT_FIELDS } from "../counters.ts";
 
-export const STATS_VERSION = 4;
+export const STATS_VERSION = 5;
 const HEADER_FIELDS = 8;
 
 export const HEARTBEAT_MS = 10;

@@ -15,6 +15,7 @@ import { type ActivatedSocket, activatedFor, takeActivatedSockets } from "../net
 import { checkPort } from "../net/address.ts";
 import { checkUdpOptions, portKernelDrops, type UdpServeOptions } from "../udp/server.ts";
 import { ControlServer, type ToPrimary } from "./control.ts";
+import { PubSubRelay, relayPath } from "./pubsub.ts";
 import { COUNTER_NAMES, F, HEARTBEAT_MS, SharedStats, SlotState } from "./shared-stats.ts";
 import { type ClusterStats, collectStats, kernelListenStats } from "./cluster-stats.ts";
 import { checkClusterSteering, closeSteering, type ClusterSteering, createSteering, LoadCounters, type SteeringSetup } from "./steering.ts";
@@ -133,6 +134,8 @@ export class ClusterServer {
   private readonly freeSlots: number[];
   private readonly shared: SharedStats;
   private control!: ControlServer;
+  /** Forwards WebSocket publishes between the workers (pubsub.ts). */
+  private relay: PubSubRelay | null = null;
   private steering: SteeringSetup | null = null;
   private reservation: Listener | null;
   private stopping = false;
@@ -217,6 +220,7 @@ export class ClusterServer {
   private async start(controlDirectory: string): Promise<void> {
     // A worker's end is learnt from its exit promise, so a closed control connection needs no action.
     this.control = await ControlServer.listen(controlDirectory, this.shared.slotCount, (message) => this.onMessage(message), () => {});
+    if (this.kind === "http") this.relay = await PubSubRelay.listen(relayPath(this.control.path));
     if (this.options.signals !== false) this.installSignals();
     if (this.options.metrics?.port !== undefined) {
       this.metricsServer = startMetrics({ port: this.options.metrics.port, hostname: this.options.metrics.hostname }, () => this.stats());
@@ -461,6 +465,7 @@ export class ClusterServer {
   private cleanup(): void {
     if (this.stallMonitor !== null) clearInterval(this.stallMonitor);
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.relay?.close();
     this.control.close();
     if (this.steering) closeSteering(this.steering);
     this.reservation?.close();
@@ -602,7 +607,7 @@ export class ClusterServer {
     const stats = collectStats(this.shared, this.workerCount);
     if (this.kind === "udp") stats.kernelDrops = portKernelDrops(this.port);
     else stats.kernel = kernelListenStats(this.port); // accept-queue drops: the kernel counts them, no worker sees them
-    stats.control = { ...(this.control?.counters ?? { malformedLines: 0, refusedPeers: 0 }) };
+    stats.control = { ...(this.control?.counters ?? { malformedLines: 0, refusedPeers: 0 }), pubsubDropped: this.relay?.dropped ?? 0 };
     return stats;
   }
 

@@ -13,6 +13,7 @@ import { requestTarget } from "../http/request.ts";
 import { collectStats } from "./cluster-stats.ts";
 import { exposition } from "./metrics.ts";
 import { type ServeOptions, Server, normalizeOptions } from "../http/server.ts";
+import { PubSubClient, relayPath } from "./pubsub.ts";
 import type { Health } from "../http/health.ts";
 import { serveUdpSingle, type UdpServeOptions, type UdpServer } from "../udp/server.ts";
 import { ControlClient, type ToWorker } from "./control.ts";
@@ -217,13 +218,19 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
     slot[F.heartbeatMs] = Date.now();
     heartbeat = setInterval(() => (slot[F.heartbeatMs] = Date.now()), HEARTBEAT_MS);
   }
+  let bus: PubSubClient | null = null;
   superviseWorker(context, stats, slot, engine, listener.port, inherited !== null, () => {
     if (heartbeat !== null) clearInterval(heartbeat);
+    bus?.close();
     if (steering && !context.sameProcess) {
       for (const fd of [steering.sockarrayFd, steering.programFd, steering.loadFd]) if (fd >= 0) lib.rp_close(fd);
     }
   }, normalized.health);
-  const server = new Server(engine, listener, "worker", { ...options, healthEndpoint: normalized.health });
+  const server = new Server(engine, listener, "worker", { ...options, healthEndpoint: normalized.health, webSocketSettings: normalized.websocket });
+  // Publishes reach the other workers through the primary's relay; theirs come back here.
+  const topics = server.webSockets.topics;
+  topics.bus = bus = new PubSubClient(relayPath(context.controlPath), (topic, data) => topics.deliver(topic, data), () => engine.stats.wsDropped++);
+  if (options.pubsub !== undefined) server.webSockets.bridge(options.pubsub);
   options.onListen?.(server.addr);
   return server;
 }

@@ -59,6 +59,7 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     schedule: (callback: () => void) => void immediate(callback),
     unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(),
     unrefServer: (server: { unref(): unknown }) => void server.unref(),
+    routeUpgradeWebSocket: () => {},
   };
 }
 

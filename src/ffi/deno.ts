@@ -68,8 +68,19 @@ export function load(path: string, table: Record<string, SymbolSpec>): Runtime {
     schedule: (callback: () => void) => void immediate(callback),
     unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(), // Deno 2's timers are node:timers Timeouts
     unrefServer: (server: { unref(): unknown }) => void server.unref(),
+    routeUpgradeWebSocket,
   };
 }
+
+/** Deno.upgradeWebSocket for every request: ours to `upgrade`, the rest to Deno's own (once per process). */
+function routeUpgradeWebSocket(ours: (request: Request) => boolean, upgrade: (request: Request, options?: object) => unknown): void {
+  const deno = Deno as unknown as { upgradeWebSocket: (request: Request, options?: object) => unknown; [ROUTED]?: true };
+  if (deno[ROUTED]) return;
+  const native = deno.upgradeWebSocket;
+  deno.upgradeWebSocket = (request: Request, options?: object) => (ours(request) ? upgrade(request, options) : native(request, options));
+  deno[ROUTED] = true;
+}
+const ROUTED = Symbol("reuseport.routedUpgradeWebSocket");
 
 /** Read once: the global is a lazy getter. */
 const immediate = globalThis.setImmediate;

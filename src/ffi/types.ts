@@ -92,4 +92,9 @@ export interface Runtime {
   unrefTimer(timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>): void;
   /** Lets the process exit while a listening node:net server is open. */
   unrefServer(server: { unref(): unknown }): void;
+  /**
+   * Deno: makes Deno.upgradeWebSocket(request) take our requests too (`ours` says which, `upgrade` does it);
+   * others go to Deno's own. Bun has no such function: nothing to do.
+   */
+  routeUpgradeWebSocket(ours: (request: Request) => boolean, upgrade: (request: Request, options?: object) => unknown): void;
 }

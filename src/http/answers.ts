@@ -6,6 +6,7 @@ import type { Connection } from "./connection.ts";
 import { ErrorLog } from "./error-log.ts";
 import { HandlerContext, type ServerSurface } from "./handler-context.ts";
 import { Answer } from "./response-sender.ts";
+import type { Upgrades } from "./upgrade.ts";
 
 /** The handler's second argument is Bun's server and Deno's info in one (handler-context.ts). */
 export type Handler = (request: Request, server: HandlerContext) => Response | Promise<Response>;
@@ -17,6 +18,8 @@ export class Answers {
 
   /** The server the handlers' second argument speaks for (set by Server once it exists). */
   surface: ServerSurface | null = null;
+  /** Completes the upgrades handlers ask for (src/ws/); null until the server sets it. */
+  upgrades: Upgrades | null = null;
 
   constructor(
     private handler: Handler,
@@ -39,6 +42,8 @@ export class Answers {
       this.answerError(conn, error);
       return;
     }
+    // server.upgrade() or upgradeWebSocket() marked the connection: the answer completes the upgrade.
+    if (conn.pendingUpgrade !== null && this.upgrades!.complete(conn, result)) return;
     if (runtime.isResponse(result)) {
       conn.sender.send(result, Answer.Handler);
       return;
@@ -46,6 +51,7 @@ export class Answers {
     this.whenSettled(
       result,
       (response) => {
+        if (conn.pendingUpgrade !== null && this.upgrades!.complete(conn, response)) return;
         if (runtime.isResponse(response)) this.complete(conn, response, Answer.Handler);
         else this.answerError(conn, new TypeError(`fetch handler must return a Response, got ${describe(response)}`));
       },

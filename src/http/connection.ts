@@ -16,6 +16,7 @@ import type { ContextConnection } from "./handler-context.ts";
 import type { EngineStats } from "./engine-stats.ts";
 import type { Limits } from "./limits.ts";
 import type { SocketAddress } from "../net/address.ts";
+import type { Upgraded, Upgrades, UpgradeSource } from "./upgrade.ts";
 
 /** What a connection needs of the engine that owns it (Engine implements it). */
 export interface ConnectionHost extends SenderHost {
@@ -32,6 +33,8 @@ export interface ConnectionHost extends SenderHost {
   readonly stopping: boolean;
   /** Sockets are read by io_uring recvs (completions), not by recv() on EPOLLIN. */
   readonly readsByRing: boolean;
+  /** Completes the upgrades handlers ask for (src/ws/), or null. */
+  readonly upgrades: Upgrades | null;
   /** Calls the handler for a request; its answer comes back through the connection's sender. */
   invoke(conn: Connection, request: Request): void;
   /** The connection paused or resumed reading. */
@@ -42,9 +45,10 @@ export interface ConnectionHost extends SenderHost {
   release(conn: Connection): void;
 }
 
+const EMPTY_PAYLOAD = new Uint8Array(0);
 const CONTINUE_100 = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
-export class Connection implements SenderConnection, Timed, ContextConnection {
+export class Connection implements SenderConnection, Timed, ContextConnection, UpgradeSource {
   /** Unconsumed bytes from earlier reads (a partial head, or requests queued behind a busy one). */
   leftover: Uint8Array | null = null;
   /** A request is with the handler or its response is being written. */
@@ -74,6 +78,10 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
   /** Responses written out so far; HandlerContext.completed waits on it (`responded`). */
   private responsesDone = 0;
   private respondedWaiters: { request: number; settle: () => void }[] | null = null;
+  /** An upgrade (server.upgrade, upgradeWebSocket) the handler asked for; completed by Upgrades.complete. */
+  pendingUpgrade: unknown = null;
+  /** The protocol this connection was upgraded to: every byte read goes to it (upgrade.ts). */
+  upgraded: Upgraded | null = null;
 
   // The request in flight.
   private body: RequestBody | null = null;
@@ -106,7 +114,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
 
   /** Nothing in flight and nothing buffered: safe to close without cutting a request. */
   get isIdle(): boolean {
-    return !this.busy && !this.leftover && !this.body && !this.closed;
+    return !this.busy && !this.leftover && !this.body && !this.closed && this.upgraded === null;
   }
 
   /**
@@ -184,6 +192,10 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
 
   /** Runs the parser over buffer[start, end) and keeps what it could not use yet. */
   private consume(buffer: Uint8Array, start: number, end: number): void {
+    if (this.upgraded !== null) {
+      this.upgraded.onBytes(buffer, start, end);
+      return;
+    }
     this.yielded = false;
     this.inPass = true;
     let used: number;
@@ -194,9 +206,9 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     }
     if (this.closed || used >= end) return;
     this.leftover = buffer.slice(used, end);
-    // Stopped at maxPipelinedRequests to give other connections a turn: the rest is already
-    // read, so no epoll event will come for it; schedule it ourselves.
-    if (this.yielded) this.host.deferResume(this);
+    // Stopped at maxPipelinedRequests to give other connections a turn, or upgraded by the request before the
+    // rest: it is already read, so no epoll event will come for it; schedule it ourselves.
+    if (this.yielded || this.upgraded !== null) this.host.deferResume(this);
   }
 
   /** Parses and dispatches requests from buffer[start, end); returns the offset it stopped at. */
@@ -209,7 +221,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
         if (this.body || this.discarding || this.busy) break;
         continue;
       }
-      if (this.busy) break;
+      if (this.busy || this.upgraded !== null) break;
       // The client is not reading its answers: answer no more of its requests until they drain (onOutputDrained).
       if (this.sender.unsentBytes > host.limits.maxPendingOutputBytes) {
         if (!this.outputPaused) {
@@ -240,7 +252,7 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
       start = this.dispatch(head, buffer, start + head.headLength, end);
     }
     // (afterResponse already set it when the last response went out in this pass)
-    if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.deadlineKind !== Deadline.Idle) {
+    if (start >= end && !this.busy && !this.body && !this.discarding && !this.closed && this.upgraded === null && this.deadlineKind !== Deadline.Idle) {
       host.deadlines.set(this, Deadline.Idle, this.idleTimeoutMs ?? host.limits.idleTimeoutMs);
     }
     this.sender.flush();
@@ -489,6 +501,10 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
   }
 
   private onPeerClosed(): void {
+    if (this.upgraded !== null) {
+      this.upgraded.onPeerClosed();
+      return;
+    }
     if (this.body) {
       this.body.fail(new Error("client closed the connection before the body ended"));
       this.body = null;
@@ -503,6 +519,10 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
   /** The unsent output went under maxPendingOutputBytes (ResponseSender.onWritable). */
   onOutputDrained(): void {
     if (this.closed) return;
+    if (this.upgraded !== null) {
+      this.upgraded.onDrained();
+      return;
+    }
     // All of it sent: an idle wait starts now, not while the last answer was still leaving.
     if (this.sender.unsentBytes === 0 && this.deadlineKind === Deadline.Idle) {
       this.host.deadlines.set(this, Deadline.Idle, this.idleTimeoutMs ?? this.host.limits.idleTimeoutMs);
@@ -534,6 +554,42 @@ export class Connection implements SenderConnection, Timed, ContextConnection {
     this.sender.abort();
     this.host.release(this);
     if (this.respondedWaiters) this.settleResponded();
+    this.upgraded?.onClosed();
+  }
+
+  get upgrades(): Upgrades | null {
+    return this.host.upgrades;
+  }
+
+  /** Output not taken by the socket yet (UpgradedConnection). */
+  get unsentBytes(): number {
+    return this.sender.unsentBytes;
+  }
+
+  /** An upgraded connection's output: header[0, headerLength) then payload. */
+  write(header: Uint8Array, headerLength: number, payload: Uint8Array): void {
+    this.sender.writeUpgraded(header, headerLength, payload);
+  }
+
+  closeWhenFlushed(): void {
+    this.sender.closeWhenFlushed();
+  }
+
+  /**
+   * The handler's answer upgraded this connection: the 101 head goes out, and from now on every byte read
+   * (those already buffered behind the request first) goes to `upgraded`. The request counts as answered.
+   */
+  takeOver(head: Uint8Array, upgraded: Upgraded): void {
+    this.host.deadlines.clear(this);
+    this.pendingUpgrade = null;
+    this.upgraded = upgraded;
+    this.sender.writeUpgraded(head, head.byteLength, EMPTY_PAYLOAD);
+    this.busy = false;
+    this.responsesDone++;
+    if (this.respondedWaiters) this.settleResponded();
+    if (this.readPaused) this.resumeReading();
+    if (this.leftover !== null) this.host.deferResume(this);
+    if (this.peerClosed && this.leftover === null) upgraded.onPeerClosed();
   }
 
   /** Settles once response number `request` of this connection is written out, or the connection ends. */

@@ -41,6 +41,30 @@ export class EngineStats {
   get outputPauses(): number { return this.fields[F.outputPauses]; }
   set outputPauses(v: number) { this.fields[F.outputPauses] = v; }
 
+  // WebSocket connections (src/ws/), counted by the engine whose connections they were.
+  get wsOpened(): number { return this.fields[F.wsOpened]; }
+  set wsOpened(v: number) { this.fields[F.wsOpened] = v; }
+  get wsClosed(): number { return this.fields[F.wsClosed]; }
+  set wsClosed(v: number) { this.fields[F.wsClosed] = v; }
+  get wsMessagesIn(): number { return this.fields[F.wsMessagesIn]; }
+  set wsMessagesIn(v: number) { this.fields[F.wsMessagesIn] = v; }
+  get wsMessagesOut(): number { return this.fields[F.wsMessagesOut]; }
+  set wsMessagesOut(v: number) { this.fields[F.wsMessagesOut] = v; }
+  get wsBytesIn(): number { return this.fields[F.wsBytesIn]; }
+  set wsBytesIn(v: number) { this.fields[F.wsBytesIn] = v; }
+  get wsBytesOut(): number { return this.fields[F.wsBytesOut]; }
+  set wsBytesOut(v: number) { this.fields[F.wsBytesOut] = v; }
+  get wsDropped(): number { return this.fields[F.wsDropped]; }
+  set wsDropped(v: number) { this.fields[F.wsDropped] = v; }
+  get wsClosesNormal(): number { return this.fields[F.wsClosesNormal]; }
+  set wsClosesNormal(v: number) { this.fields[F.wsClosesNormal] = v; }
+  get wsClosesError(): number { return this.fields[F.wsClosesError]; }
+  set wsClosesError(v: number) { this.fields[F.wsClosesError] = v; }
+  get wsClosesAbnormal(): number { return this.fields[F.wsClosesAbnormal]; }
+  set wsClosesAbnormal(v: number) { this.fields[F.wsClosesAbnormal] = v; }
+  get wsClosesOther(): number { return this.fields[F.wsClosesOther]; }
+  set wsClosesOther(v: number) { this.fields[F.wsClosesOther] = v; }
+
   snapshot(): Record<"active" | CounterName, number> {
     const out = { active: this.active } as Record<"active" | CounterName, number>;
     for (const name of COUNTER_NAMES) out[name] = this.fields[F[name]];

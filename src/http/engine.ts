@@ -19,6 +19,7 @@ import { SendBatch } from "./send-batch.ts";
 import { Answers, type ErrorHandler, type Handler } from "./answers.ts";
 import { EngineStats } from "./engine-stats.ts";
 import { Deadline, Deadlines } from "./deadlines.ts";
+import type { Upgrades } from "./upgrade.ts";
 
 const SHUT_RDWR = 2;
 /** Connections accepted per listener wake before other events get a turn. */
@@ -259,6 +260,10 @@ export class Engine implements ConnectionHost {
     this.loop.modify(conn.fd, mask, conn.slot);
   }
 
+  get upgrades(): Upgrades | null {
+    return this.answers.upgrades;
+  }
+
   invoke(conn: Connection, request: Request): void {
     this.answers.invoke(conn, request);
   }
@@ -354,7 +359,8 @@ export class Engine implements ConnectionHost {
     }
     for (const conn of this.connections) {
       if (conn === undefined) continue;
-      if (!graceful) conn.destroy();
+      if (conn.upgraded !== null) conn.upgraded.onStop(graceful); // a WebSocket: its close handshake, or gone now
+      else if (!graceful) conn.destroy();
       else {
         conn.closeAfterResponse = true;
         if (idleGraceMs === 0 && conn.isIdle && conn.requests > 0) conn.destroy();

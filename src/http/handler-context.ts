@@ -19,6 +19,10 @@ export interface ServerSurface {
   readonly pendingConnections: number;
   requestIP(request: Request): { address: string; family: "IPv4" | "IPv6" | "unix"; port: number } | null;
   timeout(request: Request, seconds: number): void;
+  upgrade(request: Request, options?: { data?: unknown; headers?: unknown }): boolean;
+  publish(topic: string, data: string | ArrayBufferView | ArrayBuffer, compress?: boolean): number;
+  subscriberCount(topic: string): number;
+  readonly pendingWebSockets: number;
   stop(closeActive?: boolean): Promise<void>;
   reload(options: object): unknown;
 }
@@ -63,18 +67,22 @@ export class HandlerContext {
     this.#server.timeout(request, seconds);
   }
 
-  /** Bun: the WebSocket upgrade. There are no WebSockets yet: it says so rather than answering false. */
-  upgrade(_request: Request, _options?: unknown): never {
-    throw new TypeError("server.upgrade(): reuseport does not support WebSocket yet; serve WebSockets from the runtime's own server on another port");
+  /** Bun: the request's connection goes to the websocket handlers once the handler returns (true), or false. */
+  upgrade(request: Request, options?: { data?: unknown; headers?: unknown }): boolean {
+    return this.#server.upgrade(request, options);
   }
 
-  /** Bun: bytes sent to a topic's subscribers; without WebSockets there are none. */
-  publish(_topic: string, _data: unknown, _compress?: boolean): number {
-    return 0;
+  /** Bun: to every subscriber of topic in the cluster; the bytes sent in this worker. */
+  publish(topic: string, data: string | ArrayBufferView | ArrayBuffer, compress?: boolean): number {
+    return this.#server.publish(topic, data, compress);
   }
 
-  subscriberCount(_topic: string): number {
-    return 0;
+  subscriberCount(topic: string): number {
+    return this.#server.subscriberCount(topic);
+  }
+
+  get pendingWebSockets(): number {
+    return this.#server.pendingWebSockets;
   }
 
   get pendingRequests(): number {

@@ -426,6 +426,22 @@ export class ResponseSender implements BatchOwner {
     if (written < length) this.queue(bytes.slice(offset + written, offset + length));
   }
 
+  /**
+   * An upgraded connection's output (a WebSocket frame: its header, then its payload), behind what was written
+   * before: copied into the send batch when small, else one writev of what the batch holds and the payload.
+   */
+  writeUpgraded(header: Uint8Array, headerLength: number, payload: Uint8Array): void {
+    if (this.conn.closed) return;
+    const batch = this.batch;
+    const room = batch.buffer.byteLength - batch.length;
+    if (headerLength <= room) {
+      batch.buffer.set(headerLength === header.byteLength ? header : header.subarray(0, headerLength), batch.length);
+      batch.length += headerLength;
+    } else this.sendAfterSegment(header.slice(0, headerLength));
+    if (payload.byteLength > 0) this.append(payload);
+    this.flush();
+  }
+
   /** Bytes outside the batch, e.g. "100 Continue" while the handler runs. */
   writeRaw(bytes: Uint8Array): void {
     this.flush();

@@ -12,6 +12,10 @@ import { Health, type HealthOptions } from "./health.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import type { CounterName } from "../counters.ts";
 import { checkIoMode, type IoMode, settings } from "../config.ts";
+import { type WebSocketHandler, type WebSocketSettings, webSocketSettings } from "../ws/options.ts";
+import { WebSockets } from "../ws/websockets.ts";
+import { routeDenoUpgrades } from "../ws/deno-socket.ts";
+import type { PubSubBridge } from "../ws/bridge.ts";
 
 /** The handler's second argument: Bun's server and Deno's info in one (remoteAddr, completed, requestIP, ...). */
 export type ServeInfo = HandlerContext;
@@ -58,16 +62,20 @@ export interface ServeOptions {
   /** How sockets are read: "auto" (default: io_uring where the kernel allows it, else epoll), "epoll" or
    * "io_uring" (a SyscallError where a ring cannot be made). Overrides REUSEPORT_IO. */
   io?: IoMode;
+  /** Bun.serve's WebSocket handlers (server.upgrade(request) in fetch hands a request to them). */
+  websocket?: WebSocketHandler<any>;
+  /** Relays published messages to and from other clusters (redisBridge(url)); each worker starts its own. */
+  pubsub?: PubSubBridge;
 }
 
 const KNOWN = new Set<string>([
   "fetch", "handler", "routes", "compression", "health", "port", "hostname", "unix", "path", "error", "onError", "signal", "onListen", "limits",
   "idleTimeout", "maxRequestBodySize", "backlog", "reusePort", "ipv6Only", "development", "transport", "workers", "io",
+  "websocket", "pubsub",
 ]);
 
 /** Options of Bun.serve and Deno.serve that have no equivalent yet: refused with what to do instead. */
 const NOT_YET: Record<string, string> = {
-  websocket: "WebSocket is not supported yet: serve WebSockets from the runtime's own server on another port",
   tls: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
   cert: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
   key: "TLS is not supported yet: terminate TLS in front (nginx, HAProxy, a load balancer) and serve plain HTTP",
@@ -97,18 +105,23 @@ export class Server implements ServerSurface {
   /** The compression and health endpoint the server started with: a reload's handlers get them too. */
   private readonly compression: CompressionSettings;
   private readonly health: Health | null;
+  /** This server's WebSockets: upgrades, topics, the idle sweep. */
+  readonly webSockets: WebSockets;
 
   constructor(
     private readonly engine: Engine,
     private readonly listener: Listener,
     role: "single" | "worker" = "single",
-    options: Pick<ServeOptions, "development" | "compression"> & { healthEndpoint?: Health | null } = {},
+    options: Pick<ServeOptions, "development" | "compression"> & { healthEndpoint?: Health | null; webSocketSettings?: WebSocketSettings } = {},
   ) {
     this.role = role;
     this.development = options.development === true;
     this.compression = checkCompression(options.compression);
     this.health = options.healthEndpoint ?? null;
     engine.answers.surface = this;
+    this.webSockets = new WebSockets(options.webSocketSettings ?? webSocketSettings(undefined), engine);
+    engine.answers.upgrades = this.webSockets;
+    routeDenoUpgrades();
     this.io = engine.readsByRing ? "io_uring" : "epoll";
     const { address } = listener;
     this.hostname = address.address;
@@ -116,6 +129,7 @@ export class Server implements ServerSurface {
     this.url = new URL(address.family === "unix" ? "http://localhost/" : `${engine.origin}/`);
     this.finished = engine.closed.then(() => {
       if (this.stopTimer) clearTimeout(this.stopTimer);
+      return this.webSockets.close();
     });
   }
 
@@ -133,6 +147,26 @@ export class Server implements ServerSurface {
 
   get pendingConnections(): number {
     return this.engine.stats.active;
+  }
+
+  /** Bun: hands the request's connection to the websocket handlers once fetch returns; false when not an upgrade. */
+  upgrade(request: Request, options?: { data?: unknown; headers?: unknown }): boolean {
+    return this.webSockets.upgrade(request, options);
+  }
+
+  /** Bun: a message to every subscriber of topic, in every worker; returns the bytes sent in this one. */
+  publish(topic: string, data: string | ArrayBufferView | ArrayBuffer, compress = false): number {
+    return this.webSockets.publish(topic, data, compress);
+  }
+
+  /** Bun: subscribers of topic in this worker. */
+  subscriberCount(topic: string): number {
+    return this.webSockets.topics.count(topic);
+  }
+
+  /** Bun: open WebSockets. */
+  get pendingWebSockets(): number {
+    return this.webSockets.open;
   }
 
   /**
@@ -229,6 +263,13 @@ function pick<T>(options: ServeOptions, a: keyof ServeOptions, b: keyof ServeOpt
   return (options[a] ?? options[b]) as T | undefined;
 }
 
+function checkBridge(bridge: unknown): void {
+  const shape = bridge as Partial<PubSubBridge> | null;
+  if (typeof shape !== "object" || shape === null || typeof shape.start !== "function" || typeof shape.publish !== "function") {
+    throw new ConfigError("pubsub", "must be a pub/sub bridge (redisBridge(url), or an object with start, publish, subscribe, unsubscribe and close)");
+  }
+}
+
 function checkFunction(name: string, value: unknown, required: boolean): void {
   if (value === undefined && !required) return;
   if (typeof value !== "function") throw new ConfigError(name, `must be a function, got ${value === undefined ? "nothing" : typeof value}`);
@@ -264,7 +305,9 @@ export function normalizeOptions(options: ServeOptions) {
   if (options.transport === "unix" && path === undefined) throw new ConfigError("transport", "\"unix\" needs path");
   const port = portOf(options.port);
   const io = options.io === undefined ? undefined : checkIoMode(options.io);
-  return { fetch, error, limits, path, port, io, health };
+  const websocket = webSocketSettings(options.websocket);
+  if (options.pubsub !== undefined) checkBridge(options.pubsub);
+  return { fetch, error, limits, path, port, io, health, websocket };
 }
 
 /** systemd's socket (socket activation) for a one-engine server, or null when none was passed. */
@@ -282,7 +325,7 @@ function activatedListener(options: ServeOptions, port: number): Listener | null
 
 /** Starts one HTTP engine on this thread (one member of the port's reuseport group). */
 export function serveSingle(options: ServeOptions): Server {
-  const { fetch, error, limits, path, port, io, health } = normalizeOptions(options);
+  const { fetch, error, limits, path, port, io, health, websocket } = normalizeOptions(options);
   const activated = path === undefined ? activatedListener(options, port) : null;
   const listener = activated ?? Listener.openSync(path !== undefined
     ? { path, backlog: options.backlog }
@@ -294,7 +337,8 @@ export function serveSingle(options: ServeOptions): Server {
     listener.close();
     throw failure;
   }
-  const server = new Server(engine, listener, "single", { ...options, healthEndpoint: health });
+  const server = new Server(engine, listener, "single", { ...options, healthEndpoint: health, webSocketSettings: websocket });
+  if (options.pubsub !== undefined) server.webSockets.bridge(options.pubsub);
   if (options.signal) {
     if (options.signal.aborted) void server.stop();
     else options.signal.addEventListener("abort", () => void server.stop(), { once: true });

@@ -1,0 +1,82 @@
+// WebSockets across a cluster: a publish in one worker reaches the subscribers of every worker (threads and
+// processes), in publish order, counted; a reload with open sockets closes them with 1001 and clients
+// reconnect to the new workers.
+import { assert, test } from "../_harness.ts";
+import { ClusterChild } from "../_cluster.ts";
+import { Client } from "../_ws.ts";
+import { fileURLToPath } from "node:url";
+
+const FIXTURE = fileURLToPath(new URL("../fixtures/ws-cluster-app.ts", import.meta.url));
+const MESSAGES = 50;
+
+/** Opens clients until both workers hold some (kernel hashing decides), at most `max`; returns them by worker. */
+async function clientsOnBothWorkers(port: number, perWorker: number, max = 60): Promise<Map<string, Client[]>> {
+  const byWorker = new Map<string, Client[]>();
+  for (let i = 0; i < max; i++) {
+    const client = await Client.open(`ws://127.0.0.1:${port}/`);
+    const [greeting] = await client.take();
+    const list = byWorker.get(String(greeting)) ?? [];
+    list.push(client);
+    byWorker.set(String(greeting), list);
+    if (byWorker.size === 2 && [...byWorker.values()].every((l) => l.length >= perWorker)) return byWorker;
+  }
+  throw new Error(`${max} connections did not reach both workers ${perWorker} times each: ${[...byWorker].map(([w, l]) => `${w}=${l.length}`)}`);
+}
+
+for (const mode of ["thread", "process"] as const) {
+  test(`ws cluster: server.publish and ws.publish in one worker reach every subscriber of both workers, in order (${mode})`, async () => {
+    const cluster = await ClusterChild.start({ workers: 2, mode }, FIXTURE);
+    const all: Client[] = [];
+    try {
+      const byWorker = await clientsOnBothWorkers(cluster.port, 2);
+      for (const list of byWorker.values()) all.push(...list);
+      const [publisher] = all;
+      for (let i = 0; i < MESSAGES; i++) publisher.socket.send(`pub m${i}`);
+      const expected = Array.from({ length: MESSAGES }, (_, i) => `m${i}`);
+      for (const client of all) assert.deepEqual(await client.take(MESSAGES, 10_000), expected);
+      publisher.socket.send("wspub from-socket");
+      for (const client of all.slice(1)) assert.deepEqual(await client.take(1, 10_000), ["from-socket"]);
+      const stats = await cluster.statsUntil((s) => s.totals.wsMessagesOut >= all.length * (MESSAGES + 1) + all.length - 1);
+      assert.equal(stats.totals.wsOpened, all.length);
+      assert.equal(stats.totals.wsDropped, 0);
+      assert.equal(publisher.messages.length, 0, "ws.publish does not reach its own socket");
+    } finally {
+      for (const client of all) client.close();
+      await Promise.all(all.map((client) => client.closed().catch(() => null)));
+      const code = await cluster.stop();
+      assert.equal(code, 0, cluster.stderr);
+      assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+    }
+  }, { timeoutMs: 60_000 });
+}
+
+test("ws cluster: a reload closes 200 open sockets with 1001 and the clients reconnect to the new workers", async () => {
+  const cluster = await ClusterChild.start({ workers: 2, stopTimeoutMs: 10_000 }, FIXTURE);
+  let clients: Client[] = [];
+  try {
+    for (let i = 0; i < 200; i += 20) {
+      clients.push(...await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`))));
+    }
+    const before = new Set<string>();
+    for (const client of clients) before.add(String((await client.take())[0]));
+    cluster.command("reload");
+    await cluster.line((l) => l === "reloaded", 30_000);
+    const events = await Promise.all(clients.map((client) => client.closed(15_000)));
+    const codes = new Map<number, number>();
+    for (const event of events) codes.set(event.code, (codes.get(event.code) ?? 0) + 1);
+    assert.deepEqual([...codes], [[1001, 200]], `close codes ${JSON.stringify([...codes])}`);
+    clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`)));
+    // The new generation's workers answer (the greeting names worker id and generation).
+    for (const client of clients) assert.ok(!before.has(String((await client.take())[0])), "a new worker answers");
+    clients[0].socket.send("pub after-reload");
+    for (const client of clients) assert.deepEqual(await client.take(1, 10_000), ["after-reload"]);
+    const stats = await cluster.statsUntil((s) => s.totals.wsClosesNormal >= 200);
+    assert.ok(stats.totals.wsOpened >= 220);
+  } finally {
+    for (const client of clients) client.close();
+    await Promise.all(clients.map((client) => client.closed().catch(() => null)));
+    const code = await cluster.stop();
+    assert.equal(code, 0, cluster.stderr);
+    assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+  }
+}, { timeoutMs: 90_000 });

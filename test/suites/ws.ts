@@ -1,0 +1,244 @@
+// WebSockets on one server: Bun's idiom (server.upgrade + websocket handlers) and Deno's (upgradeWebSocket),
+// with the runtime's own client as the peer; pub/sub in one server; bad frames over raw TCP closed with the
+// right code; a graceful stop closes open sockets with 1001; every socket and message counted in stats().
+import { assert, test } from "../_harness.ts";
+import { startServer } from "../_http.ts";
+import { Client, clientFrame, closeCodeOf, rawUpgrade, serverFrames } from "../_ws.ts";
+import { ConfigError, serve, type Server, type ServerWebSocket, upgradeWebSocket } from "../../src/index.ts";
+
+const encoder = new TextEncoder();
+
+/** An echo server in Bun's idiom that greets with ws.data and records closes. */
+function bunEcho(extra: Record<string, unknown> = {}): { server: Server; closes: [number, string][] } {
+  const closes: [number, string][] = [];
+  const server = startServer((request, server) => {
+    if (server.upgrade(request, { data: { path: new URL(request.url).pathname } })) return undefined as unknown as Response;
+    return new Response("not a websocket", { status: 400 });
+  }, {
+    websocket: {
+      open(ws: ServerWebSocket<{ path: string }>) {
+        ws.send(`hello ${ws.data.path}`);
+      },
+      message(ws: ServerWebSocket<unknown>, message: string | Uint8Array) {
+        ws.send(message);
+      },
+      close(_ws: ServerWebSocket<unknown>, code: number, reason: string) {
+        closes.push([code, reason]);
+      },
+      ...extra,
+    },
+  });
+  return { server, closes };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test("ws: Bun's idiom echoes text and binary, carries ws.data, and reports the client's close code and reason", async () => {
+  const { server, closes } = bunEcho();
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/room`);
+    assert.deepEqual(await client.take(), ["hello /room"]);
+    client.socket.send("ping é");
+    client.socket.send(new Uint8Array([0, 1, 255]));
+    const [text, binary] = await client.take(2);
+    assert.equal(text, "ping é");
+    assert.deepEqual([...new Uint8Array(binary as ArrayBuffer)], [0, 1, 255]);
+    client.close(4000, "bye");
+    const event = await client.closed();
+    assert.equal(event.code, 4000);
+    await until(() => closes.length === 1, "the server's close handler");
+    assert.deepEqual(closes, [[4000, "bye"]]);
+    const stats = server.stats();
+    assert.equal(stats.wsOpened, 1);
+    assert.equal(stats.wsClosed, 1);
+    assert.equal(stats.wsMessagesIn, 2);
+    assert.equal(stats.wsMessagesOut, 3);
+    assert.equal(stats.wsClosesOther, 1);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: a request that is not an upgrade gets false from server.upgrade and the handler's own answer", async () => {
+  const { server } = bunEcho();
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/`);
+    assert.equal(response.status, 400);
+    assert.equal(await response.text(), "not a websocket");
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: Deno's idiom: upgradeWebSocket gives a WebSocket with onopen, onmessage, onclose and addEventListener", async () => {
+  const events: string[] = [];
+  const server = startServer((request) => {
+    const { socket, response } = upgradeWebSocket(request);
+    socket.onopen = () => events.push("open");
+    socket.addEventListener("message", (event) => socket.send(`echo ${(event as MessageEvent).data}`));
+    socket.onclose = (event) => events.push(`close ${event.code} ${event.reason} ${event.wasClean}`);
+    assert.equal(response.status, 101);
+    return response;
+  });
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/`);
+    client.socket.send("one");
+    assert.deepEqual(await client.take(), ["echo one"]);
+    client.close(1000, "done");
+    await client.closed();
+    await until(() => events.length === 2, "open and close events");
+    assert.deepEqual(events, ["open", "close 1000 done true"]);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: Deno's idiom: the server closes with a code and reason; binaryType arraybuffer; bad close codes throw", async () => {
+  const server = startServer((request) => {
+    const { socket, response } = upgradeWebSocket(request);
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      assert.ok(event.data instanceof ArrayBuffer);
+      assert.throws(() => socket.close(1006), /1000 or 3000-4999/);
+      socket.close(4001, `got ${(event.data as ArrayBuffer).byteLength}`);
+    };
+    return response;
+  });
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/`);
+    client.socket.send(new Uint8Array(5));
+    const event = await client.closed();
+    assert.equal(event.code, 4001);
+    assert.equal(event.reason, "got 5");
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: pub/sub in one server: server.publish reaches every subscriber, ws.publish all but the sender, subscriberCount", async () => {
+  const server = startServer((request, server) => {
+    if (server.upgrade(request)) return undefined as unknown as Response;
+    return new Response("no", { status: 400 });
+  }, {
+    websocket: {
+      open(ws: ServerWebSocket<unknown>) {
+        ws.subscribe("chat");
+        ws.send(`subscribed ${ws.isSubscribed("chat")} ${ws.subscriptions.join(",")}`);
+      },
+      message(ws: ServerWebSocket<unknown>, message: string | Uint8Array) {
+        ws.publish("chat", message);
+      },
+    },
+  });
+  try {
+    const clients = await Promise.all([0, 1, 2].map(() => Client.open(`ws://127.0.0.1:${server.port}/`)));
+    for (const client of clients) assert.deepEqual(await client.take(), ["subscribed true chat"]);
+    assert.equal(server.subscriberCount("chat"), 3);
+    assert.ok(server.publish("chat", "to all") > 0);
+    for (const client of clients) assert.deepEqual(await client.take(), ["to all"]);
+    clients[0].socket.send("from 0");
+    assert.deepEqual(await clients[1].take(), ["from 0"]);
+    assert.deepEqual(await clients[2].take(), ["from 0"]);
+    clients[2].close();
+    await clients[2].closed();
+    await until(() => server.subscriberCount("chat") === 2, "the closed socket to leave its topic");
+    for (const client of clients.slice(0, 2)) client.close();
+    await Promise.all(clients.slice(0, 2).map((client) => client.closed()));
+    assert.equal(clients[0].messages.length, 0, "the sender does not get its own publish");
+  } finally {
+    await server.stop(false);
+  }
+});
+
+/** Sends `frames` after the handshake on a raw connection; returns the code of the server's close frame. */
+async function closeCodeFor(server: Server, ...frames: Uint8Array[]): Promise<number> {
+  const client = await rawUpgrade(server.port);
+  try {
+    for (const frame of frames) await client.write(frame);
+    await client.closedByPeer();
+    const close = serverFrames(client.bytes).find(([opcode]) => opcode === 8);
+    assert.ok(close, `no close frame in ${JSON.stringify(client.text.slice(-80))}`);
+    return closeCodeOf(close[1]);
+  } finally {
+    client.close();
+  }
+}
+
+test("ws: bad frames close with the right code: unmasked 1002, bad UTF-8 1007, too large 1009, reserved opcode 1002", async () => {
+  const { server } = bunEcho({ maxPayloadLength: 1024 });
+  try {
+    assert.equal(await closeCodeFor(server, clientFrame(1, encoder.encode("x"), { mask: false })), 1002);
+    assert.equal(await closeCodeFor(server, clientFrame(1, new Uint8Array([0xc3, 0x28]))), 1007);
+    assert.equal(await closeCodeFor(server, clientFrame(2, new Uint8Array(2048))), 1009);
+    assert.equal(await closeCodeFor(server, clientFrame(3, new Uint8Array(1))), 1002);
+    assert.equal(await closeCodeFor(server, clientFrame(1, encoder.encode("x"), { rsv: 4 })), 1002);
+    const stats = server.stats();
+    assert.ok(stats.protocolErrors >= 5, `protocolErrors ${stats.protocolErrors}`);
+    assert.ok(stats.wsClosesError >= 5, `wsClosesError ${stats.wsClosesError}`);
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: a ping is answered with a pong of the same payload; a close is echoed and the server closes TCP", async () => {
+  const { server } = bunEcho();
+  const client = await rawUpgrade(server.port);
+  try {
+    await client.write(clientFrame(9, encoder.encode("abc")));
+    await client.until(() => serverFrames(client.bytes).some(([opcode]) => opcode === 10));
+    const pong = serverFrames(client.bytes).find(([opcode]) => opcode === 10)!;
+    assert.equal(new TextDecoder().decode(pong[1]), "abc");
+    await client.write(clientFrame(8, new Uint8Array([0x03, 0xe8])));
+    await client.closedByPeer();
+    const close = serverFrames(client.bytes).find(([opcode]) => opcode === 8)!;
+    assert.equal(closeCodeOf(close[1]), 1000);
+  } finally {
+    client.close();
+    await server.stop(false);
+  }
+});
+
+test("ws: a graceful stop sends 1001 to every open socket and finishes once they answered", async () => {
+  const { server } = bunEcho();
+  const clients = await Promise.all([0, 1, 2, 3].map(() => Client.open(`ws://127.0.0.1:${server.port}/`)));
+  for (const client of clients) await client.take();
+  assert.equal(server.pendingWebSockets, 4);
+  const stopped = server.stop();
+  const events = await Promise.all(clients.map((client) => client.closed()));
+  for (const event of events) assert.equal(event.code, 1001);
+  await stopped;
+  assert.equal(server.stats().wsClosesNormal, 4);
+});
+
+test("ws: a message handler that throws is counted and the socket goes on", async () => {
+  const { server } = bunEcho({
+    message(ws: ServerWebSocket<unknown>, message: string | Uint8Array) {
+      if (message === "boom") throw new Error("handler failure (expected by the test)");
+      ws.send(message);
+    },
+  });
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/`);
+    await client.take();
+    client.socket.send("boom");
+    client.socket.send("after");
+    assert.deepEqual(await client.take(), ["after"]);
+    assert.equal(server.stats().handlerErrors, 1);
+    client.close();
+    await client.closed();
+  } finally {
+    await server.stop(false);
+  }
+});
+
+test("ws: bad websocket options are ConfigErrors naming the field", () => {
+  assert.throws(() => serve({ port: 0, fetch: () => new Response(""), websocket: {} as never }), (e: unknown) => e instanceof ConfigError && /websocket\.message/.test(String(e)));
+  assert.throws(() => serve({ port: 0, fetch: () => new Response(""), websocket: { message() {}, idleTimeout: -1 } as never }), /websocket\.idleTimeout/);
+  assert.throws(() => serve({ port: 0, fetch: () => new Response(""), websocket: { message() {}, nope: 1 } as never }), /websocket\.nope/);
+});
