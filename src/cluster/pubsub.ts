@@ -22,6 +22,20 @@ export function relayPath(controlPath: string): string {
   return join(dirname(controlPath), "pubsub.sock");
 }
 
+/** One message as a relay frame. */
+function encodeFrame(topic: string, data: string | Uint8Array): Buffer {
+  const topicBytes = Buffer.from(topic);
+  if (topicBytes.byteLength > 0xffff) throw new RangeError(`a topic is at most 65535 bytes of UTF-8, got ${topicBytes.byteLength}`);
+  const payload = typeof data === "string" ? Buffer.from(data) : data;
+  const frame = Buffer.allocUnsafe(FRAME_HEAD_BYTES + topicBytes.byteLength + payload.byteLength);
+  frame.writeUInt32LE(frame.byteLength - 4, 0);
+  frame[4] = typeof data === "string" ? FLAG_TEXT : 0;
+  frame.writeUInt16LE(topicBytes.byteLength, 5);
+  topicBytes.copy(frame, FRAME_HEAD_BYTES);
+  frame.set(payload, FRAME_HEAD_BYTES + topicBytes.byteLength);
+  return frame;
+}
+
 /** Splits a byte stream into whole frames (length-prefixed), each passed as one Buffer. */
 function frameReader(socket: Socket, onFrame: (frame: Buffer) => void): void {
   let pending: Buffer | null = null;
@@ -69,13 +83,20 @@ export class PubSubRelay {
     }
     this.peers.add(socket);
     socket.on("close", () => this.peers.delete(socket));
-    frameReader(socket, (frame) => {
-      for (const peer of this.peers) {
-        if (peer === socket) continue;
-        if (peer.writableLength > PEER_BACKLOG_BYTES_MAX) this.dropped++;
-        else peer.write(frame);
-      }
-    });
+    frameReader(socket, (frame) => this.forward(frame, socket));
+  }
+
+  /** The primary's own publish (ClusterServer.publish): to every worker. */
+  publish(topic: string, data: string | Uint8Array): void {
+    this.forward(encodeFrame(topic, data), null);
+  }
+
+  private forward(frame: Buffer, from: Socket | null): void {
+    for (const peer of this.peers) {
+      if (peer === from) continue;
+      if (peer.writableLength > PEER_BACKLOG_BYTES_MAX) this.dropped++;
+      else peer.write(frame);
+    }
   }
 
   close(): void {
@@ -114,16 +135,7 @@ export class PubSubClient implements TopicBus {
       this.onDropped();
       return;
     }
-    const topicBytes = Buffer.from(topic);
-    const payload = typeof data === "string" ? Buffer.from(data) : data;
-    if (topicBytes.byteLength > 0xffff) throw new RangeError(`a topic is at most 65535 bytes of UTF-8, got ${topicBytes.byteLength}`);
-    const frame = Buffer.allocUnsafe(FRAME_HEAD_BYTES + topicBytes.byteLength + payload.byteLength);
-    frame.writeUInt32LE(frame.byteLength - 4, 0);
-    frame[4] = typeof data === "string" ? FLAG_TEXT : 0;
-    frame.writeUInt16LE(topicBytes.byteLength, 5);
-    topicBytes.copy(frame, FRAME_HEAD_BYTES);
-    frame.set(payload, FRAME_HEAD_BYTES + topicBytes.byteLength);
-    socket.write(frame);
+    socket.write(encodeFrame(topic, data));
   }
 
   close(): void {

@@ -596,6 +596,17 @@ export class ClusterServer {
     return null;
   }
 
+  /**
+   * Bun's server.publish from the primary: to the subscribers of topic in every worker. Returns 0 (no bytes are
+   * sent here); before the cluster listens, or for a UDP cluster, there is nobody to send to.
+   */
+  publish(topic: string, data: string | ArrayBufferView | ArrayBuffer): number {
+    if (typeof topic !== "string" || topic.length === 0) throw new TypeError(`a topic must be a non-empty string, got ${JSON.stringify(topic)}`);
+    const bytes = typeof data === "string" ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+    this.relay?.publish(topic, bytes);
+    return 0;
+  }
+
   /** The control socket workers report to (0600, in a 0700 directory of this primary's own). */
   get controlPath(): string {
     return this.control?.path ?? "";

@@ -36,10 +36,13 @@ for (const mode of ["thread", "process"] as const) {
       for (const client of all) assert.deepEqual(await client.take(MESSAGES, 10_000), expected);
       publisher.socket.send("wspub from-socket");
       for (const client of all.slice(1)) assert.deepEqual(await client.take(1, 10_000), ["from-socket"]);
-      const stats = await cluster.statsUntil((s) => s.totals.wsMessagesOut >= all.length * (MESSAGES + 1) + all.length - 1);
+      cluster.command("publish from-primary"); // the ClusterServer's publish: to every worker
+      for (const client of all) assert.deepEqual(await client.take(1, 10_000), ["from-primary"]);
+      const stats = await cluster.statsUntil((s) => s.totals.wsMessagesOut >= all.length * (MESSAGES + 2) + all.length - 1);
       assert.equal(stats.totals.wsOpened, all.length);
       assert.equal(stats.totals.wsDropped, 0);
       assert.equal(publisher.messages.length, 0, "ws.publish does not reach its own socket");
+      assert.equal(stats.control?.pubsubDropped, 0);
     } finally {
       for (const client of all) client.close();
       await Promise.all(all.map((client) => client.closed().catch(() => null)));
