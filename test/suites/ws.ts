@@ -242,3 +242,91 @@ test("ws: bad websocket options are ConfigErrors naming the field", () => {
   assert.throws(() => serve({ port: 0, fetch: () => new Response(""), websocket: { message() {}, idleTimeout: -1 } as never }), /websocket\.idleTimeout/);
   assert.throws(() => serve({ port: 0, fetch: () => new Response(""), websocket: { message() {}, nope: 1 } as never }), /websocket\.nope/);
 });
+
+test("ws: a client that does not keep up: send() gives bytes, then -1, then 0 (dropped, counted) past backpressureLimit; drain once it reads", async () => {
+  const codes: number[] = [];
+  let drains = 0;
+  const limit = 256 * 1024;
+  const chunk = new Uint8Array(16 * 1024).fill(7);
+  const { server } = bunEcho({
+    backpressureLimit: limit,
+    open(ws: ServerWebSocket<unknown>) {
+      for (let i = 0; i < 2000; i++) codes.push(ws.send(chunk));
+      codes.push(ws.getBufferedAmount());
+    },
+    drain() {
+      drains++;
+    },
+  });
+  const client = await rawUpgrade(server.port).then(async (c) => c); // reads into memory as it comes
+  try {
+    await until(() => codes.length === 2001, "the open handler's sends");
+    const buffered = codes.pop()!;
+    assert.ok(codes.some((c) => c === chunk.byteLength), "some sends went at once");
+    assert.ok(codes.includes(-1), "some were queued under backpressure");
+    const dropped = codes.filter((c) => c === 0).length;
+    assert.ok(dropped > 0, "some were dropped past the limit");
+    assert.ok(buffered <= limit + 2 * chunk.byteLength, `buffered ${buffered} bytes, limit ${limit}`);
+    assert.equal(server.stats().wsDropped, dropped);
+    const sent = codes.length - dropped;
+    await client.until(() => client.bytes.byteLength >= sent * (chunk.byteLength + 4), 10_000);
+    await until(() => drains === 1, "the drain event");
+  } finally {
+    client.close();
+    await server.stop(false);
+  }
+});
+
+test("ws: an idle socket is pinged after idleTimeout, then closed with 1001 when it stays silent", async () => {
+  const { server, closes } = bunEcho({ idleTimeout: 1 });
+  const client = await rawUpgrade(server.port);
+  try {
+    await client.closedByPeer(10_000);
+    const frames = serverFrames(client.bytes).map(([opcode, payload]) => (opcode === 8 ? `close ${closeCodeOf(payload)}` : String(opcode)));
+    assert.deepEqual(frames.filter((f) => f !== "1"), ["9", "close 1001"]); // after the greeting (text): a ping, then the close
+    await until(() => closes.length === 1, "the close handler");
+    assert.equal(server.stats().timeouts, 1);
+  } finally {
+    client.close();
+    await server.stop(false);
+  }
+});
+
+test("ws: subprotocols: Deno's protocol option answers one the client offered; Bun's via the upgrade headers", async () => {
+  const deno = startServer((request) => upgradeWebSocket(request, { protocol: "chat.v2" }).response);
+  const bun = startServer((request, server) => {
+    server.upgrade(request, { headers: { "Sec-WebSocket-Protocol": "chat.v1", "X-Extra": "yes" } });
+    return undefined as unknown as Response;
+  }, { websocket: { message() {} } });
+  try {
+    const a = await Client.open(`ws://127.0.0.1:${deno.port}/`, ["chat.v1", "chat.v2"]);
+    assert.equal(a.socket.protocol, "chat.v2");
+    const b = await Client.open(`ws://127.0.0.1:${bun.port}/`, ["chat.v1"]);
+    assert.equal(b.socket.protocol, "chat.v1");
+    a.close();
+    b.close();
+    await Promise.all([a.closed(), b.closed()]);
+  } finally {
+    await Promise.all([deno.stop(false), bun.stop(false)]);
+  }
+});
+
+test("ws: Deno.upgradeWebSocket takes a request of ours (Deno); upgradeWebSocket refuses a request from elsewhere", async () => {
+  assert.throws(() => upgradeWebSocket(new Request("http://x/", { headers: { upgrade: "websocket" } })), /did not come from a reuseport server/);
+  const native = (globalThis as { Deno?: { upgradeWebSocket?: typeof upgradeWebSocket } }).Deno?.upgradeWebSocket;
+  if (native === undefined) return; // Bun has no Deno.upgradeWebSocket
+  const server = startServer((request) => {
+    const { socket, response } = (globalThis as unknown as { Deno: { upgradeWebSocket: typeof upgradeWebSocket } }).Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(`deno ${event.data}`);
+    return response;
+  });
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/`);
+    client.socket.send("hi");
+    assert.deepEqual(await client.take(), ["deno hi"]);
+    client.close();
+    await client.closed();
+  } finally {
+    await server.stop(false);
+  }
+});
