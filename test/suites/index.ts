@@ -29,3 +29,5 @@ await suite("http-faults.ts", () => import("./http-faults.ts"));
 await suite("lifecycle.ts", () => import("./lifecycle.ts"));
 await suite("accept.ts", () => import("./accept.ts"));
 await suite("activation.ts", () => import("./activation.ts"));
+await suite("ws.ts", () => import("./ws.ts"), { sanitizers });
+await suite("ws-cluster.ts", () => import("./ws-cluster.ts"), { sanitizers });
