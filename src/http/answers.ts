@@ -42,8 +42,9 @@ export class Answers {
       this.answerError(conn, error);
       return;
     }
-    // server.upgrade() or upgradeWebSocket() marked the connection: the answer completes the upgrade.
-    if (conn.pendingUpgrade !== null && this.upgrades!.complete(conn, result)) return;
+    // server.upgrade() or upgradeWebSocket() marked the connection: the answer completes the upgrade (a
+    // promise's once it settles: Deno's idiom answers with the upgrade's Response).
+    if (conn.pendingUpgrade !== null && !(result instanceof Promise) && this.upgrades!.complete(conn, result)) return;
     if (runtime.isResponse(result)) {
       conn.sender.send(result, Answer.Handler);
       return;

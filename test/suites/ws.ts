@@ -330,3 +330,26 @@ test("ws: Deno.upgradeWebSocket takes a request of ours (Deno); upgradeWebSocket
     await server.stop(false);
   }
 });
+
+test("ws: a Hono app's upgradeWebSocket (hono/bun on Bun, hono/deno on Deno) runs unchanged on serve()", async () => {
+  const { Hono } = await import("hono");
+  const onBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+  const adapter = onBun ? await import("hono/bun") : await import("hono/deno");
+  const app = new Hono();
+  app.get("/ws", adapter.upgradeWebSocket(() => ({
+    onMessage(event, ws) {
+      ws.send(`hono ${event.data}`);
+    },
+  })));
+  const websocket = onBun ? (adapter as typeof import("hono/bun")).websocket : undefined;
+  const server = startServer(app.fetch as never, websocket ? { websocket } : {});
+  try {
+    const client = await Client.open(`ws://127.0.0.1:${server.port}/ws`);
+    client.socket.send("hi");
+    assert.deepEqual(await client.take(), ["hono hi"]);
+    client.close();
+    await client.closed();
+  } finally {
+    await server.stop(false);
+  }
+});
