@@ -21,6 +21,8 @@ export interface WorkerStats {
 export interface ClusterStats {
   workers: WorkerStats[];
   totals: Record<CounterName | "active" | "restarts", number>;
+  /** WebSockets open in live workers, and those a worker held when it died (lost: never closed, never counted closed). */
+  webSockets: { open: number; lost: number };
   /** Connections accepted per worker: coefficient of variation and max |x - mean| / mean. */
   balance: { coefficientOfVariation: number; maxDeviation: number; alert: boolean };
   /** UDP clusters: datagrams the kernel dropped on the port's sockets (/proc/net/udp). */
@@ -79,8 +81,10 @@ export const BALANCE_ALERT_MIN_PER_WORKER = 400;
 /** Per-worker counters (retired generations plus live slots), totals and balance. */
 export function collectStats(shared: SharedStats, workerCount: number): ClusterStats {
   const workers: WorkerStats[] = [];
+  const webSockets = { open: 0, lost: 0 };
   for (let id = 0; id < workerCount; id++) {
     const retired = shared.retired(id);
+    webSockets.lost += retired[F.wsOpened] - retired[F.wsClosed];
     workers.push({
       id, pid: 0, threadId: 0, cpu: -1, state: "exited", restarts: retired[F.restarts], active: 0, cpuSeconds: 0,
       counters: Object.fromEntries(COUNTER_NAMES.map((n) => [n, retired[F[n]]])) as Record<CounterName, number>,
@@ -93,6 +97,7 @@ export function collectStats(shared: SharedStats, workerCount: number): ClusterS
     if (!worker) continue;
     for (const name of COUNTER_NAMES) worker.counters[name] += fields[F[name]];
     worker.active += fields[F.active];
+    webSockets.open += fields[F.wsOpened] - fields[F.wsClosed];
     if (fields[F.current] === 1) {
       worker.pid = fields[F.pid];
       worker.threadId = fields[F.threadId];
@@ -107,7 +112,7 @@ export function collectStats(shared: SharedStats, workerCount: number): ClusterS
     totals.active += w.active;
     totals.restarts += w.restarts;
   }
-  return { workers, totals, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
+  return { workers, totals, webSockets, balance: balanceOf(workers.map((w) => w.counters.accepted)) };
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 for /proc on Linux

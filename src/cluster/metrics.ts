@@ -46,6 +46,10 @@ export function exposition(stats: ClusterStats): string {
   }
   lines.push("# HELP reuseport_active_connections Open connections.", "# TYPE reuseport_active_connections gauge");
   for (const w of stats.workers) lines.push(`reuseport_active_connections{worker="${w.id}"} ${w.active}`);
+  lines.push("# HELP reuseport_websockets_open WebSockets open in live workers.", "# TYPE reuseport_websockets_open gauge");
+  lines.push(`reuseport_websockets_open ${stats.webSockets.open}`);
+  lines.push("# HELP reuseport_websockets_lost_total WebSockets a worker held when it died.", "# TYPE reuseport_websockets_lost_total counter");
+  lines.push(`reuseport_websockets_lost_total ${stats.webSockets.lost}`);
   // A gauge: the current thread's CPU time restarts from 0 with a replaced worker.
   lines.push("# HELP reuseport_worker_cpu_seconds CPU time of the worker's current thread or process.", "# TYPE reuseport_worker_cpu_seconds gauge");
   for (const w of stats.workers) lines.push(`reuseport_worker_cpu_seconds{worker="${w.id}"} ${w.cpuSeconds}`);

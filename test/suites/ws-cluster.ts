@@ -83,3 +83,26 @@ test("ws cluster: a reload closes 200 open sockets with 1001 and the clients rec
     assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
   }
 }, { timeoutMs: 90_000 });
+
+test("ws cluster: a worker killed with open sockets: its sockets are counted lost, the other worker's stay open", async () => {
+  const cluster = await ClusterChild.start({ workers: 2, mode: "process" }, FIXTURE);
+  const all: Client[] = [];
+  try {
+    const byWorker = await clientsOnBothWorkers(cluster.port, 2);
+    for (const list of byWorker.values()) all.push(...list);
+    const victims = [...byWorker].find(([who]) => who.startsWith("worker 0:"))![1];
+    const survivors = all.filter((client) => !victims.includes(client));
+    cluster.command("kill 0");
+    for (const client of victims) await client.closed(10_000);
+    const stats = await cluster.statsUntil((s) => s.webSockets.lost === victims.length);
+    assert.equal(stats.webSockets.open, survivors.length);
+    survivors[0].socket.send("pub still-here");
+    for (const client of survivors) assert.deepEqual(await client.take(1, 10_000), ["still-here"]);
+  } finally {
+    for (const client of all) client.close();
+    await Promise.all(all.map((client) => client.closed().catch(() => null)));
+    const code = await cluster.stop();
+    assert.equal(code, 0, cluster.stderr);
+    assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+  }
+}, { timeoutMs: 60_000 });
