@@ -53,36 +53,56 @@ for (const mode of ["thread", "process"] as const) {
   }, { timeoutMs: 60_000 });
 }
 
-test("ws cluster: a reload closes 200 open sockets with 1001 and the clients reconnect to the new workers", async () => {
-  const cluster = await ClusterChild.start({ workers: 2, stopTimeoutMs: 10_000 }, FIXTURE);
-  let clients: Client[] = [];
-  try {
-    for (let i = 0; i < 200; i += 20) {
-      clients.push(...await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`))));
-    }
-    const before = new Set<string>();
-    for (const client of clients) before.add(String((await client.take())[0]));
-    cluster.command("reload");
-    await cluster.line((l) => l === "reloaded", 30_000);
-    const events = await Promise.all(clients.map((client) => client.closed(15_000)));
-    const codes = new Map<number, number>();
-    for (const event of events) codes.set(event.code, (codes.get(event.code) ?? 0) + 1);
-    assert.deepEqual([...codes], [[1001, 200]], `close codes ${JSON.stringify([...codes])}`);
-    clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`)));
-    // The new generation's workers answer (the greeting names worker id and generation).
-    for (const client of clients) assert.ok(!before.has(String((await client.take())[0])), "a new worker answers");
-    clients[0].socket.send("pub after-reload");
-    for (const client of clients) assert.deepEqual(await client.take(1, 10_000), ["after-reload"]);
-    const stats = await cluster.statsUntil((s) => s.totals.wsClosesNormal >= 200);
-    assert.ok(stats.totals.wsOpened >= 220);
-  } finally {
-    for (const client of clients) client.close();
-    await Promise.all(clients.map((client) => client.closed().catch(() => null)));
-    const code = await cluster.stop();
-    assert.equal(code, 0, cluster.stderr);
-    assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+/** Sends a message, waits for its echo, again, until the socket closes; returns how many came back. */
+async function echoLoop(client: Client): Promise<number> {
+  let echoed = 0;
+  for (let i = 0; client.closeEvent === null && i < 1_000_000; i++) {
+    if (client.socket.readyState !== 1) break;
+    client.socket.send(`e${i}`);
+    const got = await client.take(1, 15_000).catch(() => null);
+    if (got === null) break;
+    echoed++;
   }
-}, { timeoutMs: 90_000 });
+  return echoed;
+}
+
+for (const mode of ["thread", "process"] as const) {
+  test(`ws cluster: a reload under echo load closes 200 open sockets with 1001, and the clients reconnect to the new workers (${mode})`, async () => {
+    const cluster = await ClusterChild.start({ workers: 2, mode, stopTimeoutMs: 10_000 }, FIXTURE);
+    let clients: Client[] = [];
+    try {
+      for (let i = 0; i < 200; i += 20) {
+        clients.push(...await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`))));
+      }
+      const before = new Set<string>();
+      for (const client of clients) before.add(String((await client.take())[0]));
+      // A sixth of them keep the workers busy with echoes (a synchronous handler) through the reload.
+      const echoes = Promise.all(clients.filter((_, i) => i % 6 === 0).map(echoLoop));
+      cluster.command("reload");
+      await cluster.line((l) => l === "reloaded", 30_000);
+      const events = await Promise.all(clients.map((client) => client.closed(15_000)));
+      const echoed = (await echoes).reduce((a, b) => a + b, 0);
+      const codes = new Map<number, number>();
+      for (const event of events) codes.set(event.code, (codes.get(event.code) ?? 0) + 1);
+      assert.deepEqual([...codes], [[1001, 200]], `close codes ${JSON.stringify([...codes])}`);
+      assert.ok(echoed > 0, "the echo load ran");
+      clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(`ws://127.0.0.1:${cluster.port}/`)));
+      // The new generation's workers answer (the greeting names worker id and generation).
+      for (const client of clients) assert.ok(!before.has(String((await client.take())[0])), "a new worker answers");
+      clients[0].socket.send("pub after-reload");
+      for (const client of clients) assert.deepEqual(await client.take(1, 10_000), ["after-reload"]);
+      const stats = await cluster.statsUntil((s) => s.totals.wsClosesNormal >= 200);
+      assert.ok(stats.totals.wsOpened >= 220);
+      assert.equal(stats.webSockets.lost, 0);
+    } finally {
+      for (const client of clients) client.close();
+      await Promise.all(clients.map((client) => client.closed().catch(() => null)));
+      const code = await cluster.stop();
+      assert.equal(code, 0, cluster.stderr);
+      assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+    }
+  }, { timeoutMs: 90_000 });
+}
 
 test("ws cluster: a worker killed with open sockets: its sockets are counted lost, the other worker's stay open", async () => {
   const cluster = await ClusterChild.start({ workers: 2, mode: "process" }, FIXTURE);
