@@ -4,6 +4,7 @@
 import { assert, test } from "../_harness.ts";
 import { startServer } from "../_http.ts";
 import { Client, clientFrame, closeCodeOf, rawUpgrade, serverFrames } from "../_ws.ts";
+import process from "node:process";
 import { ConfigError, serve, type Server, type ServerWebSocket, upgradeWebSocket } from "../../src/index.ts";
 
 const encoder = new TextEncoder();
@@ -353,3 +354,29 @@ test("ws: a Hono app's upgradeWebSocket (hono/bun on Bun, hono/deno on Deno) run
     await server.stop(false);
   }
 });
+
+/** Runs the `ws` package's client under Node against url; returns its one line of JSON. */
+async function nodePeer(url: string, deflate: boolean): Promise<{ echoed: number; pong: boolean; closeCode: number; extensions: string; error?: string }> {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const script = fileURLToPath(new URL("../fixtures/ws-node-client.mjs", import.meta.url));
+  const child = spawn("node", [script, url], { env: { ...process.env, WS_DEFLATE: deflate ? "1" : "0" }, stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => (out += chunk));
+  await new Promise((resolve) => child.once("close", resolve));
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}");
+}
+
+for (const deflate of [false, true]) {
+  test(`ws: the ws package under Node, an independent peer: every length encoding echoed, a ping answered, a clean close (deflate ${deflate ? "offered" : "off"})`, async () => {
+    const { server } = bunEcho({ open() {}, perMessageDeflate: true, maxPayloadLength: 4 << 20 });
+    try {
+      const result = await nodePeer(`ws://127.0.0.1:${server.port}/`, deflate);
+      assert.equal(result.error, undefined, result.error);
+      assert.deepEqual({ echoed: result.echoed, pong: result.pong, closeCode: result.closeCode }, { echoed: 16, pong: true, closeCode: 1000 });
+    } finally {
+      await server.stop(false);
+    }
+  }, { timeoutMs: 30_000 });
+}
