@@ -8,7 +8,7 @@
 //   --quick   the case set of `npm test` (test/suites/ws-autobahn.ts) instead of every case;
 //   filter    only configurations whose name (e.g. "bun/deno/reuseport": runtime/idiom/impl) contains one.
 // Prints one table per configuration and exits non-zero on any FAILED case or a server that crashed.
-// The test suite imports ensureAutobahn(), runFuzzing() and startEcho() from here.
+// The test suite imports findPython2(), ensureAutobahn(), runFuzzing() and startEcho() from here.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -57,7 +57,7 @@ export const QUICK_CASES = [
 ];
 
 /** The pyenv Python 2.7 (the newest 2.7.x under $PYENV_ROOT or ~/.pyenv), else python2.7 on PATH, else null. */
-function findPython2() {
+export function findPython2() {
   const versions = join(process.env.PYENV_ROOT ?? join(homedir(), ".pyenv"), "versions");
   if (existsSync(versions)) {
     const found = readdirSync(versions).filter((name) => /^2\.7(\.\d+)?$/.test(name))
