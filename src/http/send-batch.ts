@@ -60,6 +60,13 @@ export class SendBatch {
   queue(owner: BatchOwner, start: number, end: number): void {
     const i = this.count;
     const entries = this.entries;
+    // The same owner's bytes right behind its last entry (WebSocket frames written one by one) join it: one send.
+    if (i > 0 && this.owners[i - 1] === owner && entries[4 * i - 3] + entries[4 * i - 2] === start) {
+      entries[4 * i - 2] += end - start;
+      this.segmentStart = end;
+      if (this.roundNow === 0) this.flush();
+      return;
+    }
     entries[4 * i] = owner.fd;
     entries[4 * i + 1] = start;
     entries[4 * i + 2] = end - start;
