@@ -230,7 +230,8 @@ export function startWorker(options: ServeOptions, context: WorkerContext): Serv
   // Publishes reach the other workers through the primary's relay; theirs come back here.
   const topics = server.webSockets.topics;
   topics.bus = bus = new PubSubClient(relayPath(context.controlPath), (topic, data) => topics.deliver(topic, data), () => engine.stats.wsDropped++);
-  if (options.pubsub !== undefined) server.webSockets.bridge(options.pubsub);
+  // One cluster id for all its workers: the primary's control socket path is unique to it.
+  if (options.pubsub !== undefined) server.webSockets.bridge(options.pubsub, context.controlPath);
   options.onListen?.(server.addr);
   return server;
 }

@@ -110,10 +110,13 @@ export class WebSockets implements Upgrades, SocketHost {
     return this.topics.publish(topic, typeof data === "string" ? data : bytesOf(data), compress, null);
   }
 
-  /** Starts this worker's bridge to other clusters; a failure to connect is reported, and publishes stay local. */
-  bridge(bridge: PubSubBridge): void {
+  /**
+   * Starts this worker's bridge to other clusters (`clusterId`: the same in every worker of one cluster); a
+   * failure to connect is reported, and publishes stay inside the cluster.
+   */
+  bridge(bridge: PubSubBridge, clusterId?: string): void {
     this.topics.bridge = bridge;
-    bridge.start((topic, data) => this.topics.deliver(topic, data)).catch((error) => {
+    bridge.start((topic, data) => this.topics.deliver(topic, data), clusterId).catch((error) => {
       this.reportError(error, "the pub/sub bridge did not start:");
     });
   }
