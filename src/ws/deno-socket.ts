@@ -70,10 +70,14 @@ export class WebSocketOverServer extends EventTarget {
   /** Sends behind a Blob wait for its bytes, so messages leave in the order they were sent. */
   private queue: Promise<void> | null = null;
   private queued = 0;
-  readonly extensions = "";
 
   constructor(readonly url: string, readonly protocol: string) {
     super();
+  }
+
+  /** The negotiated extensions (permessage-deflate's parameters), "" when none. */
+  get extensions(): string {
+    return this.ws?.extensions ?? "";
   }
 
   get readyState(): number {
