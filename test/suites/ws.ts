@@ -373,7 +373,7 @@ for (const deflate of [false, true]) {
     const { server } = bunEcho({ open() {}, perMessageDeflate: true, maxPayloadLength: 4 << 20 });
     try {
       const result = await nodePeer(`ws://127.0.0.1:${server.port}/`, deflate);
-      assert.equal(result.error, undefined, result.error);
+      assert.equal(result.error, undefined, `the ws peer failed: ${result.error}`);
       assert.deepEqual({ echoed: result.echoed, pong: result.pong, closeCode: result.closeCode }, { echoed: 16, pong: true, closeCode: 1000 });
     } finally {
       await server.stop(false);
