@@ -155,12 +155,13 @@ export async function runFuzzing({ url, cases, excludeCases = [], outDir, wstest
   return { cases: results, output: run.output };
 }
 
-/** The case report's own words: its result, and its closing handshake's where that one failed. */
+/** The case report's own words: its result, its closing handshake's where that one failed, and the server's close code. */
 function failureReason(reportPath) {
   try {
     const report = JSON.parse(readFileSync(reportPath, "utf8"));
     const close = report.behaviorClose === "FAILED" ? ` | close: ${report.resultClose}` : "";
-    return `${report.result}${close}`;
+    const closedWith = report.remoteCloseCode === null ? "" : ` (the server closed with ${report.remoteCloseCode} "${report.remoteCloseReason ?? ""}")`;
+    return `${report.result}${close}${closedWith}`;
   } catch (error) {
     return `(no case report: ${error.message})`;
   }
