@@ -12,6 +12,7 @@ export class FrameReader {
   private done = false;
   private fragments: Uint8Array[] | null = null;
   private fragOpcode = 0;
+  private compressed = false;
   constructor(private readonly sink: FrameSink, private readonly options: FrameReaderOptions) {}
   get bufferedBytes(): number { return this.held?.byteLength ?? 0; }
   push(bytes: Uint8Array, start: number, end: number): void {
@@ -25,14 +26,16 @@ export class FrameReader {
       if (len === 126) { if (data.byteLength - at < 4) break; len = (data[at + 2] << 8) | data[at + 3]; p += 2; }
       else if (len === 127) { if (data.byteLength - at < 10) break; len = Number(new DataView(data.buffer, data.byteOffset + at + 2, 8).getBigUint64(0)); p += 8; }
       if (!(b1 & 0x80)) return this.fail(1002, "unmasked client frame");
-      if (b0 & 0x70) return this.fail(1002, "reserved bits set");
       const op = b0 & 0x0f; const fin = (b0 & 0x80) !== 0;
+      const rsv1 = (b0 & 0x40) !== 0;
+      if (b0 & 0x30 || (rsv1 && (this.options.inflater === null || op === 0 || op >= 8))) return this.fail(1002, "reserved bits set");
       if (len > this.options.maxPayloadBytes) return this.fail(1009, "too large");
       if (data.byteLength - p < 4 + len) break;
       const key = data.subarray(p, p + 4); p += 4;
       const payload = data.slice(p, p + len);
       for (let i = 0; i < len; i++) payload[i] ^= key[i & 3];
       at = p + len;
+      if (op === 1 || op === 2) this.compressed = rsv1;
       this.frame(op, fin, payload);
     }
     if (!this.done && at < data.byteLength) this.held = data.slice(at);
@@ -56,8 +59,13 @@ export class FrameReader {
     if (!fin) return;
     const parts = this.fragments!; this.fragments = null;
     let total = 0; for (const p of parts) total += p.byteLength;
-    const whole = parts.length === 1 ? parts[0] : new Uint8Array(total);
+    let whole = parts.length === 1 ? parts[0] : new Uint8Array(total);
     if (parts.length > 1) { let o = 0; for (const p of parts) { whole.set(p, o); o += p.byteLength; } }
+    if (this.compressed) {
+      try { whole = this.options.inflater!.inflate(whole, this.options.maxPayloadBytes); } catch (e) {
+        return this.fail(e instanceof MessageTooLargeError || (e as Error)?.name === "MessageTooLargeError" ? 1009 : 1007, "inflate failed");
+      }
+    }
     if (this.fragOpcode === 1) {
       let text: string;
       try { text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(whole); } catch { return this.fail(1007, "bad utf-8"); }
