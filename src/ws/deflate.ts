@@ -136,6 +136,38 @@ class History {
   }
 }
 
+/**
+ * Whether this runtime's raw deflate and inflate honour `dictionary` (Deno's node:zlib ignores it for raw
+ * streams). Checked once: bytes compressed against a dictionary equal to them shrink to a back-reference, and
+ * inflate back with it. Where they do not, the history goes in front of the message as a stored block instead.
+ */
+export const RAW_DICTIONARY_WORKS = ((): boolean => {
+  const sample = new Uint8Array(256);
+  for (let i = 0, x = 7; i < sample.byteLength; i++) sample[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  try {
+    const packed = zlib.deflateRawSync(sample, { dictionary: sample, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    if (packed.byteLength >= sample.byteLength / 4) return false;
+    const unpacked = zlib.inflateRawSync(packed, { dictionary: sample, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return unpacked.byteLength === sample.byteLength && unpacked.every((b, i) => b === sample[i]);
+  } catch {
+    return false;
+  }
+})();
+
+/** RFC 1951 stored block (not final) holding `history` (at most 32 KiB), then `data` and the sync-flush tail. */
+function behindHistory(history: Uint8Array, data: Uint8Array): Uint8Array {
+  const n = history.byteLength;
+  const input = new Uint8Array(5 + n + data.byteLength + TAIL.byteLength);
+  input[1] = n & 0xff;
+  input[2] = n >>> 8;
+  input[3] = ~n & 0xff;
+  input[4] = (~n >>> 8) & 0xff;
+  input.set(history, 5);
+  input.set(data, 5 + n);
+  input.set(TAIL, 5 + n + data.byteLength);
+  return input;
+}
+
 /** Implements frames.ts's Inflater for the client's messages. */
 export class MessageInflater {
   private readonly history: History | null;
@@ -145,19 +177,26 @@ export class MessageInflater {
 
   /** data is the joined payload without 00 00 ff ff; throws MessageTooLargeError past maxBytes, having inflated at most about maxBytes. */
   inflate(data: Uint8Array, maxBytes: number): Uint8Array {
-    const input = new Uint8Array(data.byteLength + TAIL.byteLength);
-    input.set(data);
-    input.set(TAIL, data.byteLength);
+    const dictionary = this.history?.dictionary;
+    const stored = dictionary !== undefined && !RAW_DICTIONARY_WORKS ? dictionary.byteLength : 0;
+    let input: Uint8Array;
+    if (stored > 0) input = behindHistory(dictionary!, data);
+    else {
+      input = new Uint8Array(data.byteLength + TAIL.byteLength);
+      input.set(data);
+      input.set(TAIL, data.byteLength);
+    }
     let output: Uint8Array;
     try {
       output = zlib.inflateRawSync(input, {
         // The largest window inflates whatever smaller one the client compressed with, 8 included.
         windowBits: WINDOW_BITS_MAX,
-        dictionary: this.history?.dictionary,
+        dictionary: stored > 0 ? undefined : dictionary,
         finishFlush: zlib.constants.Z_SYNC_FLUSH,
         // zlib stops once its output passes this, so a small message that inflates to gigabytes costs little.
-        maxOutputLength: Math.max(1, maxBytes),
+        maxOutputLength: Math.max(1, maxBytes + stored),
       });
+      if (stored > 0) output = output.subarray(stored);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code === "ERR_BUFFER_TOO_LARGE") throw new MessageTooLargeError(`inflated message over ${maxBytes} bytes`);
@@ -186,7 +225,8 @@ export class MessageDeflater {
   deflate(message: Uint8Array): Uint8Array {
     const output = zlib.deflateRawSync(message, {
       windowBits: this.windowBits,
-      dictionary: this.history?.dictionary,
+      // Without raw dictionaries each message is compressed on its own: still valid for the peer's context.
+      dictionary: RAW_DICTIONARY_WORKS ? this.history?.dictionary : undefined,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,
     });
     this.history?.append(message);
