@@ -1,5 +1,5 @@
 // Bun.serve and Deno.serve programs with only the import changed: the handler's second argument (Bun's
-// server, Deno's info), Bun's routes, numeric-string ports, the startup line, options not supported yet.
+// server, Deno's info), Bun's routes, numeric-string ports, the startup line, options not supported yet (TLS).
 import { assert, test } from "../_harness.ts";
 import { withClient, withServer } from "../_http.ts";
 import { announcedPort, listenersOn } from "../_cluster.ts";
@@ -188,7 +188,7 @@ test("dropin: the handler's second argument is Bun's server and Deno's info, per
   });
 });
 
-test("dropin: server.upgrade() says WebSocket is not supported yet; publish reaches nobody", () =>
+test("dropin: without websocket handlers server.upgrade() throws saying what to pass; publish to no subscriber sends nothing", () =>
   withServer((req, server) => {
     let upgrade = "";
     try {
@@ -196,12 +196,13 @@ test("dropin: server.upgrade() says WebSocket is not supported yet; publish reac
     } catch (error) {
       upgrade = (error as Error).message;
     }
-    return Response.json({ upgrade, published: server.publish("topic", "x"), subscribers: server.subscriberCount("topic") });
+    return Response.json({ upgrade, published: server.publish("topic", "x"), subscribers: server.subscriberCount("topic"), sockets: server.pendingWebSockets });
   }, {}, async (_server, base) => {
     const answer = await (await fetch(`${base}/`)).json();
-    assert.match(answer.upgrade, /does not support WebSocket yet/);
+    assert.match(answer.upgrade, /pass websocket: \{ message/);
     assert.equal(answer.published, 0);
     assert.equal(answer.subscribers, 0);
+    assert.equal(answer.sockets, 0);
   }));
 
 test("dropin: server.reload({ routes, fetch }) swaps what answers; other options are refused", () =>
@@ -231,9 +232,8 @@ test("dropin: port takes a numeric string (process.env.PORT); other strings are 
   assert.throws(() => serve({ port: "70000", onListen() {}, fetch: () => new Response("") }), /port/);
 });
 
-test("dropin: websocket, tls, cert and key are refused as not supported yet, with what to do instead", () => {
+test("dropin: tls, cert and key are refused as not supported yet, with what to do instead", () => {
   for (const [key, value, message] of [
-    ["websocket", { message() {} }, /websocket is not supported yet: WebSocket is not supported yet/],
     ["tls", { cert: "x", key: "y" }, /tls is not supported yet: TLS .* terminate TLS in front/],
     ["cert", "x", /cert is not supported yet/],
     ["key", "y", /key is not supported yet/],
