@@ -17,7 +17,7 @@ export interface SymbolSpec {
 }
 
 /** Bumped whenever a signature or a shared layout changes; checked at load. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 export const symbols = {
   // ABI check
@@ -81,6 +81,8 @@ export const symbols = {
   rp_sendfile: { args: ["i32", "i32", "u32", "u32", "u32"], ret: "i32" },
   /** (file, buffer, length, offset high 32 bits, offset low 32 bits) -> bytes read (0 at the end); pread(2) */
   rp_pread: { args: ["i32", "buf", "u32", "u32", "u32"], ret: "i32" },
+  /** (buffer, length, mask as a little-endian u32, phase 0..3) -> 0; XORs a WebSocket payload in place */
+  rp_ws_unmask: { args: ["buf", "u32", "u32", "u32"], ret: "i32" },
   /** (out 8 bytes: two i32 fds [read, write]) -> 0; O_CLOEXEC, both ends nonblocking */
   rp_pipe: { args: ["buf"], ret: "i32" },
   /** (fd) -> a new fd for the same file, O_CLOEXEC */

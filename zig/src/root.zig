@@ -13,9 +13,10 @@ const bpf = @import("bpf.zig");
 const process = @import("process.zig");
 const shm = @import("shm.zig");
 const files = @import("files.zig");
+const ws = @import("ws.zig");
 
 /// Bumped whenever a signature or a shared layout changes (ABI_VERSION in symbols.ts).
-pub const abi_version = 4;
+pub const abi_version = 5;
 
 /// The shared layouts, indexed as rp_layout_size's argument (LAYOUT in symbols.ts).
 pub const layout_sizes = [_]i32{
@@ -151,6 +152,9 @@ export fn rp_sendfile(socket: i32, file: i32, offset_hi: u32, offset_lo: u32, co
 }
 export fn rp_pread(file: i32, buffer: ?[*]u8, length: u32, offset_hi: u32, offset_lo: u32) i32 {
     return files.read(file, buffer, length, offset_hi, offset_lo);
+}
+export fn rp_ws_unmask(buffer: ?[*]u8, length: u32, key: u32, phase: u32) i32 {
+    return ws.unmask(buffer, length, key, phase);
 }
 export fn rp_pipe(out: ?[*]u8) i32 {
     return io.pipe(out);
@@ -318,10 +322,11 @@ test {
     _ = bpf;
     _ = process;
     _ = files;
+    _ = ws;
 }
 
 test "root: ABI version and layout sizes match symbols.ts" {
-    try std.testing.expectEqual(@as(i32, 4), rp_abi_version());
+    try std.testing.expectEqual(@as(i32, 5), rp_abi_version());
     try std.testing.expectEqual(@as(i32, 8), rp_layout_size(0));
     try std.testing.expectEqual(@as(i32, 128), rp_layout_size(1));
     try std.testing.expectEqual(@as(i32, 48), rp_layout_size(2));
