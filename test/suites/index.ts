@@ -31,3 +31,7 @@ await suite("accept.ts", () => import("./accept.ts"));
 await suite("activation.ts", () => import("./activation.ts"));
 await suite("ws.ts", () => import("./ws.ts"), { sanitizers });
 await suite("ws-cluster.ts", () => import("./ws-cluster.ts"), { sanitizers });
+await suite("ws-autobahn.ts", () => import("./ws-autobahn.ts"));
+await suite("ws-redis.ts", () => import("./ws-redis.ts"), { sanitizers });
+await suite("ws-deflate.ts", () => import("./ws-deflate.ts"), { sanitizers });
+await suite("ws-frames.ts", () => import("./ws-frames.ts"), { sanitizers });
