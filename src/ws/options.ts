@@ -1,16 +1,10 @@
 // Bun's `websocket:` handler object: its callbacks and limits, checked once, with Bun's defaults.
 import { ConfigError } from "../errors.ts";
 import type { DeflateOptions } from "./deflate.ts";
-import type { ServerWebSocket, SocketSettings } from "./socket.ts";
+import type { SocketEvents, SocketSettings } from "./socket.ts";
 
-/** Bun's WebSocketHandler. Every callback is optional but message. */
-export interface WebSocketHandler<T = unknown> {
-  message(ws: ServerWebSocket<T>, message: string | Uint8Array): unknown;
-  open?(ws: ServerWebSocket<T>): unknown;
-  close?(ws: ServerWebSocket<T>, code: number, reason: string): unknown;
-  drain?(ws: ServerWebSocket<T>): unknown;
-  ping?(ws: ServerWebSocket<T>, data: Uint8Array): unknown;
-  pong?(ws: ServerWebSocket<T>, data: Uint8Array): unknown;
+/** Bun's WebSocketHandler: the socket's events (every one optional but message) and its limits. */
+export interface WebSocketHandler<T = unknown> extends SocketEvents<T> {
   /** Largest message received, in bytes (default 16 MiB); a larger one closes with 1009. */
   maxPayloadLength?: number;
   /** Unsent bytes past which send() drops the message (returns 0; default 16 MiB). */

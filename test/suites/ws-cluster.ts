@@ -23,6 +23,15 @@ async function clientsOnBothWorkers(port: number, perWorker: number, max = 60): 
   throw new Error(`${max} connections did not reach both workers ${perWorker} times each: ${[...byWorker].map(([w, l]) => `${w}=${l.length}`)}`);
 }
 
+/** Closes the clients, stops the cluster, and checks it exited cleanly: code 0, no panic, no segfault. */
+async function closeAndStop(cluster: ClusterChild, clients: Client[]): Promise<void> {
+  for (const client of clients) client.close();
+  await Promise.all(clients.map((client) => client.closed().catch(() => null)));
+  const code = await cluster.stop();
+  assert.equal(code, 0, cluster.stderr);
+  assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+}
+
 for (const mode of ["thread", "process"] as const) {
   test(`ws cluster: server.publish and ws.publish in one worker reach every subscriber of both workers, in order (${mode})`, async () => {
     const cluster = await ClusterChild.start({ workers: 2, mode }, FIXTURE);
@@ -44,11 +53,7 @@ for (const mode of ["thread", "process"] as const) {
       assert.equal(publisher.messages.length, 0, "ws.publish does not reach its own socket");
       assert.equal(stats.control?.pubsubDropped, 0);
     } finally {
-      for (const client of all) client.close();
-      await Promise.all(all.map((client) => client.closed().catch(() => null)));
-      const code = await cluster.stop();
-      assert.equal(code, 0, cluster.stderr);
-      assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+      await closeAndStop(cluster, all);
     }
   }, { timeoutMs: 60_000 });
 }
@@ -95,11 +100,7 @@ for (const mode of ["thread", "process"] as const) {
       assert.ok(stats.totals.wsOpened >= 220);
       assert.equal(stats.webSockets.lost, 0);
     } finally {
-      for (const client of clients) client.close();
-      await Promise.all(clients.map((client) => client.closed().catch(() => null)));
-      const code = await cluster.stop();
-      assert.equal(code, 0, cluster.stderr);
-      assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+      await closeAndStop(cluster, clients);
     }
   }, { timeoutMs: 90_000 });
 }
@@ -119,11 +120,7 @@ test("ws cluster: a worker killed with open sockets: its sockets are counted los
     survivors[0].socket.send("pub still-here");
     for (const client of survivors) assert.deepEqual(await client.take(1, 10_000), ["still-here"]);
   } finally {
-    for (const client of all) client.close();
-    await Promise.all(all.map((client) => client.closed().catch(() => null)));
-    const code = await cluster.stop();
-    assert.equal(code, 0, cluster.stderr);
-    assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
+    await closeAndStop(cluster, all);
   }
 }, { timeoutMs: 60_000 });
 
@@ -159,13 +156,7 @@ test("ws cluster: two clusters on two ports share topics through the Redis bridg
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const client of all) assert.equal(client.messages.length, 0, "no message came twice");
   } finally {
-    for (const client of all) client.close();
-    await Promise.all(all.map((client) => client.closed().catch(() => null)));
-    for (const cluster of clusters) {
-      const code = await cluster.stop();
-      assert.equal(code, 0, cluster.stderr);
-      assert.doesNotMatch(cluster.stderr, /panic|Segmentation fault/);
-    }
+    for (const [i, cluster] of clusters.entries()) await closeAndStop(cluster, i === 0 ? all : []);
     await redis.stop();
   }
 }, { timeoutMs: 90_000, skip: redisFound.path === null ? redisFound.reason! : false });
